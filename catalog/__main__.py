@@ -1,0 +1,3 @@
+from catalog.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `catalog` command line: a thin layer over catalog.services."""

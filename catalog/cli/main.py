@@ -1,0 +1,132 @@
+"""The `catalog` application: global options, error handling, and the command tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from catalog import __version__, schema
+from catalog.cli import db
+from catalog.cli.options import OutputFormat
+from catalog.cli.state import CliState, open_from
+from catalog.errors import CatalogError
+from catalog.services.info import count_rows
+from catalog.settings import DATABASE_URL_ENV, ROOT_ENV
+from catalog.units import human_size
+
+
+class CatalogGroup(TyperGroup):
+    """Turns a CatalogError anywhere below into one line on stderr and its exit code."""
+
+    # Typer's click context class is private (typer._click), hence Any.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CatalogError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=CatalogGroup,
+    name="catalog",
+    help="A container-image catalog in relational tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    # A traceback means a bug: show it plainly, without local variables.
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"catalog {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            envvar=ROOT_ENV,
+            help="The catalog's directory (database and blobs). "
+            "Default: $XDG_DATA_HOME/catalog, else ~/.local/share/catalog.",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar=DATABASE_URL_ENV,
+            help="SQLAlchemy URL of the metadata database, instead of the root's SQLite file.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print catalog's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """A container-image catalog in relational tables."""
+    ctx.obj = CliState(root=root, database_url=database_url)
+
+
+@app.command()
+def info(
+    ctx: typer.Context,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="Output as a table or as JSON.")
+    ] = OutputFormat.table,
+) -> None:
+    """Show where the catalog lives and what it holds."""
+    catalog = open_from(ctx)
+    with catalog.database.read() as session:
+        counts = count_rows(session=session)
+    state = schema.schema_state(catalog.database.engine)
+    store_bytes = catalog.store.total_size()
+    facts: dict[str, Any] = {
+        "root": str(catalog.location.root),
+        "database": catalog.location.display_url,
+        "schema_revision": state.current,
+        "images": counts.images,
+        "layers": counts.layers,
+        "references": counts.references,
+        "containers": counts.containers,
+        "blobs": counts.blobs,
+        "store_bytes": store_bytes,
+    }
+    if output_format is OutputFormat.json:
+        typer.echo(json.dumps(facts, indent=2))
+        return
+    revision = f"{state.current} (head)" if state.is_current else str(state.current)
+    rows = [
+        ("Root", facts["root"]),
+        ("Database", facts["database"]),
+        ("Schema revision", revision),
+        ("Images", counts.images),
+        ("Layers", counts.layers),
+        ("References", counts.references),
+        ("Containers", counts.containers),
+        ("Store size", f"{human_size(store_bytes)} ({counts.blobs} blobs)"),
+    ]
+    for label, value in rows:
+        typer.echo(f"{label + ':':<17}{value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="catalog")

@@ -1,0 +1,38 @@
+"""What every command shares: the global options, and the catalog they open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+
+from catalog.context import Catalog, open_catalog
+from catalog.settings import Location, resolve_location
+
+
+@dataclass
+class CliState:
+    root: Path | None
+    database_url: str | None
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    @property
+    def location(self) -> Location:
+        return resolve_location(self.root, self.database_url)
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj
+
+
+def open_from(ctx: typer.Context, *, check_schema: bool = True) -> Catalog:
+    """Open the catalog the global options name, once per command; closed when it ends."""
+    cli_state = state(ctx)
+    if cli_state._catalog is None:
+        catalog = open_catalog(cli_state.location, check_schema=check_schema)
+        cli_state._catalog = catalog
+        ctx.find_root().call_on_close(catalog.close)
+    return cli_state._catalog

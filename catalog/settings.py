@@ -1,0 +1,77 @@
+"""Where a catalog lives: its root directory and its database URL.
+
+Precedence for each: the command-line option, then the environment variable, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from catalog.errors import CatalogError
+
+ROOT_ENV = "CATALOG_ROOT"
+DATABASE_URL_ENV = "CATALOG_DATABASE_URL"
+DATABASE_FILE = "catalog.db"
+BLOBS_DIR = "blobs"
+
+
+def default_root() -> Path:
+    """`$XDG_DATA_HOME/catalog`, else `~/.local/share/catalog` (XDG base directory spec)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # The spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "catalog"
+
+
+def normalize_database_url(url: str | URL) -> URL:
+    """Parse a SQLAlchemy URL; plain `postgresql://` means psycopg 3, our PostgreSQL driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise CatalogError(f"invalid database URL {str(url)!r}: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise CatalogError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
+        )
+    return parsed
+
+
+@dataclass(frozen=True)
+class Location:
+    """A catalog's root directory and the URL of its metadata database."""
+
+    root: Path
+    database_url: URL
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / BLOBS_DIR
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_backend_name() == "sqlite"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for printing."""
+        return self.database_url.render_as_string(hide_password=True)
+
+
+def resolve_location(root: Path | str | None = None, database_url: str | None = None) -> Location:
+    """Combine options, environment and defaults into a Location."""
+    root_value = root if root is not None else os.environ.get(ROOT_ENV) or None
+    root_path = Path(root_value).expanduser() if root_value is not None else default_root()
+    root_path = root_path.absolute()
+    url_value = database_url if database_url is not None else os.environ.get(DATABASE_URL_ENV)
+    if url_value:
+        url = normalize_database_url(url_value)
+    else:
+        url = URL.create("sqlite", database=str(root_path / DATABASE_FILE))
+    return Location(root=root_path, database_url=url)

@@ -1,0 +1,158 @@
+"""Shared fixtures. The backend is SQLite unless CATALOG_TEST_DATABASE_URL names a
+PostgreSQL server, in which case every test gets a fresh database on it.
+
+CATALOG_TEST_REQUIRE_ALL=1 (set by .ci/run) turns every skip into a failure, so CI can't
+pass by skipping what it was meant to check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner, Result
+
+from catalog import schema
+from catalog.cli.main import app
+from catalog.context import Catalog, open_catalog
+from catalog.settings import Location, normalize_database_url
+
+TEST_DATABASE_URL_ENV = "CATALOG_TEST_DATABASE_URL"
+REQUIRE_ALL_ENV = "CATALOG_TEST_REQUIRE_ALL"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def strict() -> bool:
+    return os.environ.get(REQUIRE_ALL_ENV, "") not in ("", "0")
+
+
+def need(condition: object, reason: str) -> None:
+    """Skip (fail under CATALOG_TEST_REQUIRE_ALL) when a test's requirement is missing."""
+    if not condition:
+        if strict():
+            pytest.fail(f"required for CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if strict() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under {REQUIRE_ALL_ENV}=1: {report.longrepr}"
+
+
+def pytest_report_header() -> str:
+    url = os.environ.get(TEST_DATABASE_URL_ENV)
+    backend = make_url(url).render_as_string(hide_password=True) if url else "SQLite (default)"
+    return f"catalog test backend: {backend}; strict: {strict()}"
+
+
+def backend() -> str:
+    return "postgresql" if os.environ.get(TEST_DATABASE_URL_ENV) else "sqlite"
+
+
+@pytest.fixture
+def new_db_url(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Make URLs of new, empty databases on the backend under test; dropped afterwards."""
+    server_url = os.environ.get(TEST_DATABASE_URL_ENV)
+    made: list[str] = []
+    admin_url = normalize_database_url(server_url) if server_url else None
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT") if admin_url else None
+
+    def make() -> str:
+        name = f"catalog_test_{uuid.uuid4().hex[:16]}"
+        if admin is None or admin_url is None:
+            return f"sqlite:///{tmp_path / (name + '.db')}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return admin_url.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    if admin is not None:
+        with admin.connect() as connection:
+            for name in made:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db_url(new_db_url: Callable[[], str]) -> str:
+    """The URL of a new, empty database on the backend under test."""
+    return new_db_url()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "root"
+
+
+@pytest.fixture
+def location(root: Path, db_url: str) -> Location:
+    return Location(root=root, database_url=normalize_database_url(db_url))
+
+
+@pytest.fixture
+def catalog(location: Location) -> Iterator[Catalog]:
+    """An open, migrated, empty catalog."""
+    with open_catalog(location) as opened:
+        yield opened
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def cli(runner: CliRunner, root: Path, db_url: str) -> Callable[..., Result]:
+    """Run `catalog --root ROOT --db URL ARGS...` in process; check the exit code."""
+
+    def invoke(*args: str, exit_code: int | None = 0, **kwargs: Any) -> Result:
+        result = runner.invoke(app, ["--root", str(root), "--db", db_url, *args], **kwargs)
+        if exit_code is not None:
+            assert result.exit_code == exit_code, (result.output, result.exception)
+        return result
+
+    return invoke
+
+
+NEXT_REVISION = '''
+"""A later revision, for tests."""
+from alembic import op
+
+revision = "9999"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("containers") as batch_op:
+        batch_op.create_index("ix_containers_created", ["created"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("containers") as batch_op:
+        batch_op.drop_index("ix_containers_created")
+'''
+
+
+@pytest.fixture
+def newer_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Make this process a catalog whose schema has one more revision than the real one."""
+    head = schema.head_revision()
+    copy = tmp_path / "migrations"
+    shutil.copytree(schema.migrations_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "versions" / "9999_next.py").write_text(NEXT_REVISION.format(head=head))
+    monkeypatch.setattr(schema, "migrations_dir", lambda: copy)
+    return head
