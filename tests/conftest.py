@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import ImageBuilder
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
@@ -156,3 +157,9 @@ def newer_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (copy / "versions" / "9999_next.py").write_text(NEXT_REVISION.format(head=head))
     monkeypatch.setattr(schema, "migrations_dir", lambda: copy)
     return head
+
+
+@pytest.fixture
+def images(catalog: Catalog) -> ImageBuilder:
+    """Adds real images (layers in the store, rows in the database) to `catalog`."""
+    return ImageBuilder(catalog)
