@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
@@ -28,6 +28,8 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
 )
 _BEGIN_OPTION = "catalog_sqlite_begin"
+# PostgreSQL advisory lock keys: any constants, the same in every catalog process.
+WRITER_LOCK = 0x63617477  # "catw"
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -88,8 +90,16 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session whose work commits once at the end, or not at all on an exception."""
+        """A session whose work commits once at the end, or not at all on an exception.
+
+        Writers run one at a time on both backends: SQLite's BEGIN IMMEDIATE takes the
+        write lock; on PostgreSQL a transaction-level advisory lock does the same, so two
+        loads of one image (or two tags of one name) can't race between check and insert.
+        Readers are never blocked.
+        """
         with self._writers() as session, session.begin():
+            if self.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
             yield session
 
     def dispose(self) -> None:

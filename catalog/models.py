@@ -296,7 +296,12 @@ class ImageReference(Base):
 
 
 class Container(Base):
-    """A container recorded against an image, so counts and delete conflicts are real."""
+    """A container recorded against an image, so counts and delete conflicts are real.
+
+    `image_id` is deliberately not a foreign key: as in Docker, `rmi -f` may delete the
+    image a stopped container was created from, and the container keeps its image ID
+    (`catalog fsck` reports such containers).
+    """
 
     __tablename__ = "containers"
     __table_args__ = (
@@ -311,8 +316,6 @@ class Container(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
-    image_id: Mapped[Sha256] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"))
+    image_id: Mapped[Sha256]
     state: Mapped[str] = mapped_column(String(16))
     created: Mapped[Timestamp] = mapped_column(default=utcnow)
-
-    image: Mapped[Image] = relationship()

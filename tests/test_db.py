@@ -188,3 +188,23 @@ def test_datetimes_come_back_as_utc(catalog: Catalog) -> None:
     assert later == 1
     with catalog.database.read() as session:
         assert session.execute(text("SELECT count(*) FROM images")).scalar() == 1
+
+
+def test_writers_run_one_at_a_time(catalog: Catalog) -> None:
+    """While a writer is open, a second writer can't start (readers still can)."""
+    from catalog.db import WRITER_LOCK
+
+    with catalog.database.write() as session:
+        session.execute(select(1))
+        with catalog.database.engine.connect() as other:
+            if catalog.database.dialect == "postgresql":
+                taken = other.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WRITER_LOCK}
+                ).scalar()
+                assert taken is False
+            else:
+                other.exec_driver_sql("PRAGMA busy_timeout = 0")
+                with pytest.raises(Exception, match="database is locked"):
+                    other.exec_driver_sql("BEGIN IMMEDIATE")
+            assert other.execute(select(func.count()).select_from(Blob)).scalar() == 0
+            other.rollback()

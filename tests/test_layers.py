@@ -134,7 +134,7 @@ def test_truncated_and_garbage(store: ContentStore) -> None:
         ingest_layer(store, io.BytesIO(gzip.compress(TAR)[:-30]))
     with pytest.raises(InvalidArchive, match="truncated"):
         ingest_layer(store, io.BytesIO(TAR[:700]))
-    with pytest.raises(InvalidArchive, match="truncated|unexpected end of data"):
+    with pytest.raises(InvalidArchive, match=r"truncated|unexpected end of data"):
         ingest_layer(store, io.BytesIO(layer_tar({"big": b"x" * 5000})[:2048]))
     with pytest.raises(InvalidArchive):
         ingest_layer(store, io.BytesIO(b"this is not a tar archive at all" * 40))

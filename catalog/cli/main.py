@@ -10,7 +10,16 @@ import typer
 from typer.core import TyperGroup
 
 from catalog import __version__, schema
-from catalog.cli import db
+from catalog.cli import (
+    append,
+    containers,
+    db,
+    image,
+    inspection,
+    load,
+    save,
+    tagging,
+)
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import CliState, open_from
 from catalog.errors import CatalogError
@@ -41,6 +50,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(image.app, name="image")
+# Each command module adds its commands to `app` (top-level aliases, as docker has) and to
+# `image.app`, through its register(app, image_app).
+COMMAND_MODULES: tuple[Any, ...] = (
+    save,
+    append,
+    tagging,
+    inspection,
+    containers,
+    load,
+)
+for _module in COMMAND_MODULES:
+    _module.register(app, image.app)
 
 
 def _version_callback(value: bool) -> None:
