@@ -16,7 +16,9 @@ from catalog.cli import (
     db,
     image,
     inspection,
+    listing,
     load,
+    prune,
     save,
     tagging,
 )
@@ -60,6 +62,8 @@ COMMAND_MODULES: tuple[Any, ...] = (
     inspection,
     containers,
     load,
+    listing,
+    prune,
 )
 for _module in COMMAND_MODULES:
     _module.register(app, image.app)

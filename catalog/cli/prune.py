@@ -1,0 +1,57 @@
+"""`catalog image prune`, as `docker image prune` asks, deletes and reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from catalog.cli.state import open_from
+from catalog.filters import parse_filter_flags
+from catalog.services.delete import remove_blob_files
+from catalog.services.prune import prune_images
+from catalog.units import human_size
+
+DANGLING_WARNING = "WARNING! This will remove all dangling images."
+ALL_WARNING = (
+    "WARNING! This will remove all images without at least one container associated to them."
+)
+
+
+def prune(
+    ctx: typer.Context,
+    all_images: Annotated[
+        bool, typer.Option("--all", "-a", help="Remove all unused images, not just dangling ones.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Do not prompt for confirmation.")
+    ] = (False),
+    filter_flags: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Provide filter values (until, label, label!)."),
+    ] = None,
+) -> None:
+    """Remove unused images (dangling ones, or with -a every image no container uses)."""
+    args = parse_filter_flags(filter_flags or [])
+    # The docker CLI always sends dangling=!all, so a user's dangling filter conflicts.
+    args.add("dangling", "false" if all_images else "true")
+    if not force:
+        warning = ALL_WARNING if all_images else DANGLING_WARNING
+        if not typer.confirm(f"{warning}\nAre you sure you want to continue?", default=False):
+            typer.echo("Error: image prune has been cancelled", err=True)
+            raise typer.Exit(1)
+    catalog = open_from(ctx)
+    with catalog.database.write() as session:
+        report = prune_images(session=session, filters=args)
+    with catalog.database.read() as session:
+        remove_blob_files(session=session, store=catalog.store, digests=report.blob_digests)
+    if report.images_deleted:
+        lines = ["Deleted Images:"]
+        for record in report.images_deleted:
+            lines += [f"{kind.lower()}: {value}" for kind, value in record.items()]
+        typer.echo("\n".join(lines) + "\n")
+    typer.echo(f"Total reclaimed space: {human_size(report.space_reclaimed, 4)}")
+
+
+def register(app: typer.Typer, image_app: typer.Typer) -> None:
+    image_app.command("prune")(prune)

@@ -1,0 +1,362 @@
+"""`docker images` as SQL: Docker's `Images(filters, all, sharedSize)` and `/system/df`.
+
+Every filter is a condition in one SELECT over `images` (image-list.md §3, §4); the
+listing then reads the selected images' references and labels, and (when asked) their
+shared sizes, each in one more statement: a fixed number of queries whatever the catalog
+holds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session, aliased
+
+from catalog.errors import InvalidFilter
+from catalog.filters import FilterArgs, label_checks, path_pattern_regex
+from catalog.gotime import GoTimeError, parse_docker_timestamp
+from catalog.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.reference import BadPattern, Named
+from catalog.services.lookup import resolve_image_id
+from catalog.services.refstore import repo_digests, repo_tags, stored_reference
+
+LIST_FILTERS = ("before", "dangling", "label", "label!", "reference", "since", "until")
+
+
+@dataclass
+class ImageSummary:
+    """One image as `GET /images/json` describes it."""
+
+    id: str
+    parent_id: str
+    created: datetime | None
+    size: int
+    shared_size: int
+    containers: int
+    labels: dict[str, str] | None
+    references: list[Named]
+
+    @property
+    def repo_tags(self) -> list[str]:
+        return repo_tags(self.references)
+
+    @property
+    def repo_digests(self) -> list[str]:
+        return repo_digests(self.references)
+
+    @property
+    def created_unix(self) -> int:
+        return int(self.created.timestamp()) if self.created is not None else 0
+
+    def to_api(self) -> dict[str, Any]:
+        """The API >= 1.51 shape, keys in Docker's order; arrays never null."""
+        return {
+            "Containers": self.containers,
+            "Created": self.created_unix,
+            "Id": self.id,
+            "Labels": self.labels,
+            "ParentId": self.parent_id,
+            "RepoDigests": self.repo_digests,
+            "RepoTags": self.repo_tags,
+            "SharedSize": self.shared_size,
+            "Size": self.size,
+        }
+
+
+# --- the pieces of the WHERE clause -------------------------------------------------
+
+
+def _familiar_name() -> ColumnElement[str]:
+    """reference.FamiliarName in SQL: drop `docker.io/`, and `library/` when no other
+    namespace follows. substr and || mean the same on SQLite and PostgreSQL."""
+    repository = ImageReference.repository
+    return case(
+        (
+            and_(
+                func.substr(repository, 1, 18) == "docker.io/library/",
+                not_(func.substr(repository, 19).like("%/%")),
+            ),
+            func.substr(repository, 19),
+        ),
+        (func.substr(repository, 1, 10) == "docker.io/", func.substr(repository, 11)),
+        else_=repository,
+    )
+
+
+def _reference_suffix() -> ColumnElement[str]:
+    return case(
+        (ImageReference.tag.isnot(None), literal(":") + ImageReference.tag),
+        else_=literal("@") + ImageReference.digest,
+    )
+
+
+def reference_condition(patterns: Sequence[str]) -> ColumnElement[bool]:
+    """A stored reference matches any pattern (docker >= 29.5): Go path.Match against its
+    FamiliarString, FamiliarName, TagNameOnly string or Name (image-list.md §3.7)."""
+    familiar_name = _familiar_name()
+    suffix = _reference_suffix()
+    targets = (
+        familiar_name + suffix,
+        familiar_name,
+        ImageReference.repository + suffix,
+        ImageReference.repository,
+    )
+    conditions: list[ColumnElement[bool]] = []
+    for pattern in patterns:
+        try:
+            regex = path_pattern_regex(pattern)
+        except BadPattern as exc:
+            raise InvalidFilter(str(exc)) from None
+        conditions.extend(target.regexp_match(regex) for target in targets)
+    return or_(*conditions)
+
+
+def _label_condition(args: FilterArgs) -> list[ColumnElement[bool]]:
+    conditions = []
+    for check in label_checks(args):
+        match = [ImageLabel.image_id == Image.id, ImageLabel.key == check.key]
+        if check.value is not None:
+            match.append(ImageLabel.value == check.value)
+        present = exists().where(*match)
+        conditions.append(~present if check.negate else present)
+    return conditions
+
+
+def _created_of(session: Session, term: str) -> datetime | None:
+    image_id = resolve_image_id(session, term)
+    return session.scalar(select(Image.created).where(Image.id == image_id))
+
+
+def _time_conditions(
+    session: Session, args: FilterArgs, now: datetime
+) -> list[ColumnElement[bool]]:
+    """before/until share one strict upper cutoff (the oldest wins), since a strict lower
+    one (the newest wins); images without a creation time drop out when either is set."""
+    upper: list[datetime] = []
+    for term in args.get("before"):
+        created = _created_of(session, term)
+        if created is not None:
+            upper.append(created)
+    for value in args.get("until"):
+        try:
+            upper.append(parse_docker_timestamp(value, now))
+        except GoTimeError as exc:
+            raise InvalidFilter(f"invalid value for 'until' filter: {exc}") from None
+    lower = [c for c in (_created_of(session, t) for t in args.get("since")) if c is not None]
+    conditions: list[ColumnElement[bool]] = []
+    if upper:
+        conditions.append(Image.created < min(upper))
+    if lower:
+        conditions.append(Image.created > max(lower))
+    return conditions
+
+
+def _selection(
+    session: Session, args: FilterArgs, all_images: bool, now: datetime
+) -> list[ColumnElement[bool]]:
+    """The WHERE clause for Docker's image list (image-list.md §4.1 and the §4.2 table)."""
+    args.validate(LIST_FILTERS)
+    dangling_only = args.get_bool_or_default("dangling", False)
+    has_reference_filter = "reference" in args
+    matching: list[ColumnElement[bool]] = [ImageReference.image_id == Image.id]
+    if has_reference_filter:
+        matching.append(reference_condition(args.get("reference")))
+    tagged = exists().where(*matching, ImageReference.tag.isnot(None))
+    digested = exists().where(*matching, ImageReference.digest.isnot(None))
+    child = aliased(Image)
+    leaf = ~exists().where(child.parent_id == Image.id)
+
+    conditions: list[ColumnElement[bool]] = []
+    if dangling_only:
+        # Heads only; no tags left after the reference filter; bare ones only without one.
+        conditions += [leaf, ~tagged, digested if has_reference_filter else true()]
+    elif "dangling" in args:  # dangling=false: only images with a (matching) reference
+        conditions.append(or_(tagged, digested))
+    else:
+        untagged_allowed = false() if has_reference_filter else (true() if all_images else leaf)
+        conditions.append(or_(tagged, digested, untagged_allowed))
+    conditions += _label_condition(args)
+    conditions += _time_conditions(session, args, now)
+    return conditions
+
+
+# --- the listing ----------------------------------------------------------------------
+
+
+def _container_counts() -> Any:
+    return (
+        select(Container.image_id, func.count().label("count"))
+        .group_by(Container.image_id)
+        .subquery("container_counts")
+    )
+
+
+def shared_chains() -> Any:
+    """Chains used by more than one image, counted over all images (image-list.md §6.1)."""
+    return (
+        select(ImageLayer.chain_id)
+        .group_by(ImageLayer.chain_id)
+        .having(func.count() > 1)
+        .subquery("shared_chains")
+    )
+
+
+def list_images(
+    *,
+    session: Session,
+    filters: FilterArgs | None = None,
+    all_images: bool = False,
+    shared_size: bool = False,
+    now: datetime | None = None,
+) -> list[ImageSummary]:
+    """Docker's `Images(filters, all, sharedSize)`, newest first (ties by ID)."""
+    args = filters or FilterArgs()
+    now = now or datetime.now().astimezone()
+    conditions = _selection(session, args, all_images, now)
+    selected: Select[Any] = select(Image.id).where(*conditions)
+
+    counts = _container_counts()
+    rows = session.execute(
+        select(
+            Image.id,
+            Image.parent_id,
+            Image.created,
+            Image.size,
+            func.coalesce(counts.c.count, 0),
+        )
+        .outerjoin(counts, counts.c.image_id == Image.id)
+        .where(*conditions)
+        .order_by(Image.created.desc().nulls_last(), Image.id)
+    ).all()
+    if not rows:
+        return []
+
+    reference_query = select(
+        ImageReference.image_id,
+        ImageReference.repository,
+        ImageReference.tag,
+        ImageReference.digest,
+    ).where(ImageReference.image_id.in_(selected))
+    if "reference" in args:
+        reference_query = reference_query.where(reference_condition(args.get("reference")))
+    references: dict[str, list[Named]] = defaultdict(list)
+    for image_id, repository, tag, digest in session.execute(reference_query):
+        references[image_id].append(stored_reference(repository, tag, digest))
+
+    labels: dict[str, dict[str, str]] = defaultdict(dict)
+    for image_id, key, value in session.execute(
+        select(ImageLabel.image_id, ImageLabel.key, ImageLabel.value).where(
+            ImageLabel.image_id.in_(selected)
+        )
+    ):
+        labels[image_id][key] = value
+
+    shared: dict[str, int] = {}
+    if shared_size:
+        chains = shared_chains()
+        shared_rows = session.execute(
+            select(ImageLayer.image_id, func.sum(Layer.diff_size))
+            .join(Layer, Layer.chain_id == ImageLayer.chain_id)
+            .join(chains, chains.c.chain_id == ImageLayer.chain_id)
+            .where(ImageLayer.image_id.in_(selected))
+            .group_by(ImageLayer.image_id)
+        )
+        shared = {image_id: int(total) for image_id, total in shared_rows}
+
+    summaries = []
+    for image_id, parent_id, created, size, containers in rows:
+        image_references = references.get(image_id, [])
+        image_references.sort(key=str)  # refstore order: the full normalized string
+        summaries.append(
+            ImageSummary(
+                id=image_id,
+                parent_id=parent_id or "",
+                created=created,
+                size=size,
+                shared_size=int(shared.get(image_id, 0)) if shared_size else -1,
+                containers=int(containers),
+                labels=labels.get(image_id),
+                references=image_references,
+            )
+        )
+    return summaries
+
+
+@dataclass
+class DiskUsage:
+    """`/system/df` for images and containers (image-list.md §9)."""
+
+    images: list[ImageSummary]
+    total_size: int
+    containers_total: int
+    containers_running: int
+
+    @property
+    def active_count(self) -> int:
+        return sum(1 for image in self.images if image.containers > 0)
+
+    @property
+    def reclaimable(self) -> int:
+        return sum(
+            image.size - image.shared_size
+            for image in self.images
+            if image.containers == 0 and image.shared_size >= 0
+        )
+
+
+def layers_size(*, session: Session) -> int:
+    """moby ImageDiskUsage: the diff sizes of every layer chain some image uses, each
+    counted once, leaving out untagged images with children (intermediates)."""
+    child = aliased(Image)
+    intermediate = and_(
+        ~exists().where(ImageReference.image_id == Image.id),
+        exists().where(child.parent_id == Image.id),
+    )
+    used = (
+        select(ImageLayer.chain_id)
+        .join(Image, Image.id == ImageLayer.image_id)
+        .where(~intermediate)
+        .distinct()
+        .subquery()
+    )
+    total = session.scalar(
+        select(func.coalesce(func.sum(Layer.diff_size), 0)).where(
+            Layer.chain_id.in_(select(used.c.chain_id))
+        )
+    )
+    return int(total or 0)
+
+
+def disk_usage(*, session: Session) -> DiskUsage:
+    """Images as listed with shared sizes (all=false), the layers' size, container counts."""
+    images = list_images(session=session, shared_size=True)
+    total, running = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Container.state == "running", 1), else_=0)), 0),
+        ).select_from(Container)
+    ).one()
+    return DiskUsage(
+        images=images,
+        total_size=layers_size(session=session),
+        containers_total=int(total),
+        containers_running=int(running),
+    )
