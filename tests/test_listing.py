@@ -638,3 +638,50 @@ def test_filters_from_python_api_accept_filterargs(cat: Catalogue) -> None:
     with cat.catalog.database.read() as session:
         found = list_images(session=session, filters=FilterArgs({"reference": ["api"]}))
     assert [s.id for s in found] == [image]
+
+
+# --- set up through the commands a user runs -----------------------------------------
+
+
+def test_scenarios_built_with_the_cli(cli: Callable[..., Result], tmp_path: Any) -> None:
+    """Z1-Z4 and F3 with images made by `catalog image append`, `catalog load` and
+    `catalog container create`, listed through the CLI's JSON."""
+    layers = {}
+    for name in ("p", "a", "d"):
+        layers[name] = tmp_path / f"{name}.tar"
+        layers[name].write_bytes(layer_tar({name: name.encode() * 100}))
+
+    def append(base: str, layer: str, *tags: str) -> str:
+        args = [arg for tag in tags for arg in ("-t", tag)]
+        return str(cli("image", "append", base, str(layers[layer]), *args).stdout.strip())
+
+    parent = append("scratch", "p")
+    app = append(parent, "a", "app:1")
+    dangling = append("scratch", "d")
+    fixture = SHARED / "fixtures" / "images" / "wagoodman-dive" / "test-docker-image.tar"
+    from conftest import need
+
+    need(fixture.exists(), f"{fixture} is absent")
+    assert cli("load", "-i", str(fixture)).stdout == "Loaded image: dive-test:latest\n"
+    cli("container", "create", "--image", "app:1", "--state", "running")
+
+    def listed(*args: str) -> dict[str, dict[str, Any]]:
+        summaries = json.loads(cli("images", "--format", "json", *args).stdout)
+        return {s["Id"]: s for s in summaries}
+
+    default = listed()
+    assert app in default and dangling in default and parent not in default
+    assert parent in listed("-a")
+    assert list(listed("-f", "dangling=true")) == [dangling]
+    assert dangling not in listed("-f", "dangling=false")
+    assert default[app]["Containers"] == 1
+    assert default[app]["ParentId"] == parent
+    [dive] = [s for s in default.values() if s["RepoTags"] == ["dive-test:latest"]]
+    assert dive["Size"] == 1220598  # the fixture's regular-file bytes
+    shared = listed("--shared-size")
+    # app = parent layer (100 bytes, shared with the hidden parent) + its own (100 bytes)
+    assert (shared[app]["Size"], shared[app]["SharedSize"]) == (200, 100)
+    document = json.loads(cli("system", "df", "--format", "json").stdout)["ImageUsage"]
+    assert document["TotalCount"] == 3
+    assert document["ActiveCount"] == 1
+    assert document["Reclaimable"] == dive["Size"] + shared[dangling]["Size"]
