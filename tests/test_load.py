@@ -471,7 +471,7 @@ def test_stdin_terminal_is_refused(
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr("catalog.cli.load.click.get_binary_stream", lambda name: Terminal())
+    monkeypatch.setattr("catalog.cli.load.typer.get_binary_stream", lambda name: Terminal())
     result = cli("load", exit_code=1)
     assert result.stderr == "Error: requested load from stdin, but stdin is empty\n"
 

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -98,7 +97,7 @@ def load(
     wanted = parse_platform(platform) if platform is not None else None
     catalog = open_from(ctx)
     if input_path is None:
-        stdin = click.get_binary_stream("stdin")
+        stdin = typer.get_binary_stream("stdin")
         if stdin.isatty():
             raise CatalogError("requested load from stdin, but stdin is empty")
         source: Path | BinaryIO = stdin
