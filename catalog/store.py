@@ -475,10 +475,17 @@ class ContentStore:
         except FileNotFoundError:
             existing = None
         if existing is not None and stat.S_ISREG(existing.st_mode) and existing.st_size == size:
-            temporary.unlink()
-            # The blob may be another writer's, renamed but not yet made durable.
-            _fsync_directory(final.parent)
-            return False
+            try:
+                # Reused: freshen its time, so garbage collection's grace period (which
+                # spares recent files without a row) covers the writer about to record it.
+                os.utime(final)
+            except FileNotFoundError:
+                existing = None  # collected just now: install ours below
+            else:
+                temporary.unlink()
+                # The blob may be another writer's, renamed but not yet made durable.
+                _fsync_directory(final.parent)
+                return False
         # Absent, or damaged (wrong size): put the verified content in place.
         try:
             os.replace(temporary, final)  # noqa: PTH105 - the atomic rename all rests on

@@ -23,6 +23,7 @@ from typer.testing import CliRunner, Result
 from catalog import schema
 from catalog.cli.main import app
 from catalog.context import Catalog, open_catalog
+from catalog.db import create_catalog_engine
 from catalog.settings import Location, normalize_database_url
 
 TEST_DATABASE_URL_ENV = "CATALOG_TEST_DATABASE_URL"
@@ -61,20 +62,53 @@ def backend() -> str:
     return "postgresql" if os.environ.get(TEST_DATABASE_URL_ENV) else "sqlite"
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database migrated to the current schema, copied for each test that needs a
+    catalog (migrating each time would cost more than the test)."""
+    server_url = os.environ.get(TEST_DATABASE_URL_ENV)
+    if not server_url:
+        path = tmp_path_factory.mktemp("template") / "catalog.db"
+        engine = create_catalog_engine(f"sqlite:///{path}")
+        schema.upgrade(engine)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        yield str(path)
+        return
+    admin_url = normalize_database_url(server_url)
+    name = f"catalog_template_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_catalog_engine(admin_url.set(database=name))
+    schema.upgrade(engine)
+    engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it without connections
+    yield name
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def new_db_url(tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """Make URLs of new, empty databases on the backend under test; dropped afterwards."""
+def new_db_url(tmp_path: Path, migrated_template: str) -> Iterator[Callable[..., str]]:
+    """Make URLs of new databases on the backend under test, empty or (`migrated=True`)
+    at the current schema; dropped afterwards."""
     server_url = os.environ.get(TEST_DATABASE_URL_ENV)
     made: list[str] = []
     admin_url = normalize_database_url(server_url) if server_url else None
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT") if admin_url else None
 
-    def make() -> str:
+    def make(*, migrated: bool = False) -> str:
         name = f"catalog_test_{uuid.uuid4().hex[:16]}"
         if admin is None or admin_url is None:
-            return f"sqlite:///{tmp_path / (name + '.db')}"
+            path = tmp_path / (name + ".db")
+            if migrated:
+                shutil.copyfile(migrated_template, path)
+            return f"sqlite:///{path}"
+        template = f' TEMPLATE "{migrated_template}"' if migrated else ""
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
         made.append(name)
         return admin_url.set(database=name).render_as_string(hide_password=False)
 
@@ -87,7 +121,13 @@ def new_db_url(tmp_path: Path) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture
-def db_url(new_db_url: Callable[[], str]) -> str:
+def db_url(new_db_url: Callable[..., str]) -> str:
+    """The URL of a new database at the current schema, on the backend under test."""
+    return new_db_url(migrated=True)
+
+
+@pytest.fixture
+def empty_db_url(new_db_url: Callable[..., str]) -> str:
     """The URL of a new, empty database on the backend under test."""
     return new_db_url()
 

@@ -97,7 +97,12 @@ def test_default_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert default_root() == tmp_path / "home" / ".local" / "share" / "catalog"
 
 
-def test_db_commands(cli: Callable[..., Result]) -> None:
+def test_db_commands(runner: CliRunner, root: Path, empty_db_url: str) -> None:
+    def cli(*args: str) -> Result:
+        result = runner.invoke(app, ["--root", str(root), "--db", empty_db_url, *args])
+        assert result.exit_code == 0, result.output
+        return result
+
     head = schema.head_revision()
     assert cli("db", "upgrade").stdout == f"Upgraded database from empty to {head}\n"
     assert cli("db", "upgrade").stdout == f"Database already at {head} (head)\n"

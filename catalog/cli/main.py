@@ -18,8 +18,10 @@ from catalog.cli import (
     inspection,
     listing,
     load,
+    maintenance,
     prune,
     save,
+    squash,
     tagging,
 )
 from catalog.cli.options import OutputFormat
@@ -64,6 +66,8 @@ COMMAND_MODULES: tuple[Any, ...] = (
     load,
     listing,
     prune,
+    squash,
+    maintenance,
 )
 for _module in COMMAND_MODULES:
     _module.register(app, image.app)
