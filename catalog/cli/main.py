@@ -14,12 +14,14 @@ from catalog.cli import (
     append,
     containers,
     db,
+    demo,
     image,
     inspection,
     listing,
     load,
     maintenance,
     prune,
+    reports,
     save,
     squash,
     tagging,
@@ -66,8 +68,10 @@ COMMAND_MODULES: tuple[Any, ...] = (
     load,
     listing,
     prune,
-    squash,
+    reports,
+    demo,
     maintenance,
+    squash,
 )
 for _module in COMMAND_MODULES:
     _module.register(app, image.app)
