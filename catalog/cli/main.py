@@ -23,6 +23,7 @@ from catalog.cli import (
     prune,
     reports,
     save,
+    serve,
     squash,
     tagging,
 )
@@ -71,6 +72,7 @@ COMMAND_MODULES: tuple[Any, ...] = (
     reports,
     demo,
     maintenance,
+    serve,
     squash,
 )
 for _module in COMMAND_MODULES:

@@ -1,0 +1,442 @@
+"""The Engine API's JSON documents, shaped by the API version a client asked for.
+
+Each function takes what a service returned (as plain data) and gives the document moby's
+router would send at that version (image-list.md §8-§10, engine-api.md §4): placeholders
+below 1.43, `VirtualSize` below 1.44, `Containers: -1` below 1.51, the legacy and 1.52
+`/system/df` shapes. Pure: no SQLAlchemy, no Starlette.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from catalog import __version__
+from catalog.imageconfig import format_timestamp
+from catalog.server.versions import API_VERSION, MIN_API_VERSION, ApiVersion
+
+ENGINE_NAME = "catalog"
+OS_TYPE = "linux"
+NONE_TAG = "<none>:<none>"
+NONE_DIGEST = "<none>@<none>"
+
+# moby legacyConfigFields: image-config keys older API versions always carried.
+LEGACY_CONFIG_V1_49: dict[str, Any] = {
+    "AttachStderr": False,
+    "AttachStdin": False,
+    "AttachStdout": False,
+    "Cmd": None,
+    "Domainname": "",
+    "Entrypoint": None,
+    "Env": None,
+    "Hostname": "",
+    "Image": "",
+    "Labels": None,
+    "OnBuild": None,
+    "OpenStdin": False,
+    "StdinOnce": False,
+    "Tty": False,
+    "User": "",
+    "Volumes": None,
+    "WorkingDir": "",
+}
+LEGACY_CONFIG_CURRENT: dict[str, Any] = {
+    "Cmd": None,
+    "Entrypoint": None,
+    "Env": None,
+    "Labels": None,
+    "OnBuild": None,
+    "User": "",
+    "Volumes": None,
+    "WorkingDir": "",
+}
+
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_GO_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+# Go's runtime.GOARCH for Python's platform.machine().
+_GO_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+
+def go_json(document: Any, *, sort_keys: bool = False) -> bytes:
+    """JSON as Go's encoding/json writes it: compact, UTF-8, `<`, `>` and `&` escaped,
+    and a trailing newline (httputils.WriteJSON). With `sort_keys`, every object's keys
+    are sorted, as when moby re-encodes a document through a map (compat.Wrap)."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
+    return (text.translate(_GO_ESCAPES) + "\n").encode()
+
+
+def go_arch() -> str:
+    machine = platform.machine().lower()
+    return _GO_ARCH.get(machine, machine)
+
+
+def _sorted_labels(labels: Mapping[str, str] | None) -> dict[str, str] | None:
+    # A Go map is always encoded with its keys sorted.
+    return None if labels is None else dict(sorted(labels.items()))
+
+
+# --- GET /images/json and the images of /system/df --------------------------------
+
+
+def image_summary(summary: Mapping[str, Any], version: ApiVersion) -> dict[str, Any]:
+    """One ImageSummary (from `ImageSummary.to_api()`) at `version` (moby getImagesJSON)."""
+    document = dict(summary)
+    document["Labels"] = _sorted_labels(document.get("Labels"))
+    if version.before("1.43"):
+        if not document["RepoTags"] and not document["RepoDigests"]:
+            document["RepoTags"] = [NONE_TAG]
+            document["RepoDigests"] = [NONE_DIGEST]
+        else:
+            # Go's nil slices stayed nil before 1.43: empty lists were null.
+            document["RepoTags"] = document["RepoTags"] or None
+            document["RepoDigests"] = document["RepoDigests"] or None
+    if version.before("1.51"):
+        document["Containers"] = -1
+    if version.before("1.44"):
+        document["VirtualSize"] = document["Size"]
+        document = dict(sorted(document.items()))
+    return document
+
+
+def _df_image(summary: Mapping[str, Any], version: ApiVersion) -> dict[str, Any]:
+    # /system/df keeps real container counts at every version, and no placeholders.
+    document = dict(summary)
+    document["Labels"] = _sorted_labels(document.get("Labels"))
+    if version.before("1.44"):
+        document["VirtualSize"] = document["Size"]
+        document = dict(sorted(document.items()))
+    return document
+
+
+# --- GET /images/{name}/json ---------------------------------------------------------
+
+
+def image_inspect(document: Mapping[str, Any], version: ApiVersion) -> tuple[dict[str, Any], bool]:
+    """An ImageInspect document (the service's API 1.51 shape) at `version`, and whether
+    its keys go out sorted (moby re-encodes through a map below 1.52)."""
+    result = dict(document)
+    config = result.get("Config")
+    legacy_config = LEGACY_CONFIG_V1_49 if version.before("1.50") else LEGACY_CONFIG_CURRENT
+    merged = dict(legacy_config)
+    if isinstance(config, dict):
+        merged.update(config)
+    result["Config"] = merged
+    if version.before("1.44"):
+        result["VirtualSize"] = result.get("Size", 0)
+        result.setdefault("Created", "0001-01-01T00:00:00Z")
+    if version.before("1.45"):
+        result["Container"] = ""
+        result["ContainerConfig"] = {}
+    if version.at_least("1.52"):
+        # omitempty from 1.52 on (Parent and DockerVersion only when set).
+        for key in ("Parent", "Comment", "DockerVersion", "Author"):
+            if result.get(key) == "":
+                del result[key]
+        return result, False
+    return result, True
+
+
+# --- GET /system/df --------------------------------------------------------------------
+
+DF_TYPES = ("container", "image", "volume", "build-cache")
+
+
+def _omit_zero(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Go's `omitempty` on numbers and slices."""
+    return {k: v for k, v in document.items() if v not in (0, None) and v != []}
+
+
+def container_summary(
+    *, id: str, name: str, image: str, image_id: str, state: str, status: str, created: datetime
+) -> dict[str, Any]:
+    """A container as `GET /containers/json` lists it; the catalog keeps no command,
+    ports, mounts or writable layer, so those are empty and sizes 0."""
+    return {
+        "Id": id,
+        "Names": ["/" + name],
+        "Image": image,
+        "ImageID": image_id,
+        "Command": "",
+        "Created": int(created.timestamp()),
+        "Ports": [],
+        "SizeRw": 0,
+        "SizeRootFs": 0,
+        "Labels": {},
+        "State": state,
+        "Status": status,
+        "HostConfig": {"NetworkMode": "none"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    }
+
+
+def disk_usage(
+    *,
+    version: ApiVersion,
+    types: Sequence[str],
+    verbose: bool | None,
+    images: Sequence[Mapping[str, Any]] | None,
+    layers_size: int,
+    image_active: int,
+    image_reclaimable: int,
+    containers: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """The `/system/df` document (moby getDiskUsage, image-list.md §9).
+
+    Below 1.52, or at 1.52 without `verbose`, the legacy fields (`LayersSize`, `Images`,
+    `Containers`, `Volumes`) are sent; from 1.52 the `...Usage` objects too, with their
+    `Items` only when `verbose` is true. `types` are the kinds asked for (all when
+    empty); `images` and `containers` are None when not asked for.
+    """
+    legacy = version.before("1.52") or verbose is None
+    with_items = bool(verbose) and not legacy
+    new = version.at_least("1.52")
+    wanted = set(types) if types else {"container", "image", "volume"}
+    document: dict[str, Any] = {}
+    if "image" in wanted and images is not None:
+        items = [_df_image(image, version) for image in images]
+        if legacy:
+            document["LayersSize"] = layers_size
+            document["Images"] = items
+        if new:
+            usage = _omit_zero(
+                {
+                    "ActiveCount": image_active,
+                    "Reclaimable": image_reclaimable,
+                    "TotalCount": len(items),
+                    "TotalSize": layers_size,
+                }
+            )
+            if with_items and items:
+                usage["Items"] = items
+            document["ImageUsage"] = usage
+    if "container" in wanted and containers is not None:
+        if legacy:
+            document["Containers"] = list(containers)
+        if new:
+            running = sum(1 for c in containers if c.get("State") == "running")
+            usage = _omit_zero({"ActiveCount": running, "TotalCount": len(containers)})
+            if with_items and containers:
+                usage["Items"] = list(containers)
+            document["ContainerUsage"] = usage
+    if "volume" in wanted:
+        if legacy:
+            document["Volumes"] = []
+        if new:
+            document["VolumeUsage"] = {}
+    if "build-cache" in wanted:
+        if legacy:
+            document["BuildCache"] = []
+        if new:
+            document["BuildCacheUsage"] = {}
+    return document
+
+
+# --- /version, /info, /_ping -----------------------------------------------------------
+
+
+def engine_version(kernel: str | None = None) -> dict[str, Any]:
+    """`GET /version`: catalog as the Engine component (engine-api.md §4.10)."""
+    kernel = kernel if kernel is not None else platform.release()
+    runtime = f"python{platform.python_version()}"
+    arch = go_arch()
+    return {
+        "Platform": {"Name": ENGINE_NAME},
+        "Components": [
+            {
+                "Name": "Engine",
+                "Version": __version__,
+                "Details": {
+                    "ApiVersion": API_VERSION,
+                    "Arch": arch,
+                    "BuildTime": "",
+                    "Experimental": "false",
+                    "GitCommit": "",
+                    "GoVersion": runtime,
+                    "KernelVersion": kernel,
+                    "MinAPIVersion": MIN_API_VERSION,
+                    "Os": OS_TYPE,
+                },
+            }
+        ],
+        "Version": __version__,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": runtime,
+        "Os": OS_TYPE,
+        "Arch": arch,
+        "KernelVersion": kernel,
+        "BuildTime": "",
+    }
+
+
+def engine_info(
+    *, images: int, containers: int, running: int, name: str, cpus: int
+) -> dict[str, Any]:
+    """A small `GET /info`: enough for `docker info` and for `docker inspect` to finish."""
+    return {
+        "ID": "",
+        "Containers": containers,
+        "ContainersRunning": running,
+        "ContainersPaused": 0,
+        "ContainersStopped": containers - running,
+        "Images": images,
+        "Driver": ENGINE_NAME,
+        "DriverStatus": [],
+        "Plugins": {"Volume": [], "Network": [], "Authorization": None, "Log": []},
+        "MemoryLimit": False,
+        "SwapLimit": False,
+        "NCPU": cpus,
+        "MemTotal": 0,
+        "KernelVersion": platform.release(),
+        "OperatingSystem": f"{ENGINE_NAME} {__version__} (Python {sys.version.split()[0]})",
+        "OSType": OS_TYPE,
+        "Architecture": platform.machine(),
+        "Name": name,
+        "ServerVersion": __version__,
+        "Experimental": False,
+        "Labels": [],
+        "Warnings": None,
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+    }
+
+
+def common_headers() -> dict[str, str]:
+    """Headers of every response (moby's version and experimental middlewares)."""
+    return {
+        "Api-Version": API_VERSION,
+        "Ostype": OS_TYPE,
+        "Docker-Experimental": "false",
+        "Server": f"{ENGINE_NAME}/{__version__} ({OS_TYPE})",
+    }
+
+
+def ping_headers() -> dict[str, str]:
+    """pingHandler's own headers (no BuildKit here: the classic builder's version)."""
+    return {
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+        "Builder-Version": "1",
+        "Swarm": "inactive",
+    }
+
+
+# --- JSON message streams (/images/load) ----------------------------------------------
+
+
+def stream_message(text: str) -> bytes:
+    """A `{"stream": ...}` message as moby's streamformatter writes it."""
+    return _message({"stream": text})
+
+
+def error_message(text: str) -> bytes:
+    """streamformatter.FormatError: both keys, for the docker CLI and for docker-py."""
+    return _message({"errorDetail": {"message": text}, "error": text})
+
+
+def progress_message(layer: str, current: int, total: int) -> bytes:
+    """A `Loading layer` progress message, drawn by the docker CLI on a terminal."""
+    width = 50
+    filled = width * current // total if total > 0 else width
+    bar = (
+        "["
+        + "=" * max(filled - 1, 0)
+        + (">" if filled < width else "=")
+        + " " * (width - filled)
+        + "]"
+    )
+    return _message(
+        {
+            "status": "Loading layer",
+            "progressDetail": {"current": current, "total": total},
+            "progress": f"{bar}  {current}B/{total}B",
+            "id": layer,
+        }
+    )
+
+
+def _message(document: Mapping[str, Any]) -> bytes:
+    return go_json(document).rstrip(b"\n") + b"\r\n"
+
+
+def prune_report(records: Iterable[Mapping[str, str]], space_reclaimed: int) -> dict[str, Any]:
+    """ImagesPruneReport: `ImagesDeleted` null when nothing went."""
+    deleted = [dict(record) for record in records]
+    return {"ImagesDeleted": deleted or None, "SpaceReclaimed": space_reclaimed}
+
+
+# --- catalog's reports -------------------------------------------------------------------
+
+
+def _report_value(kind: str, value: Any) -> Any:
+    """A report cell as JSON keeps it: exact (full IDs, byte counts, RFC 3339 times)."""
+    if value is None:
+        return None
+    if kind == "time":
+        assert isinstance(value, datetime)
+        return format_timestamp(value)
+    if kind == "flag":
+        return bool(value)
+    if kind in ("count", "bytes"):
+        return int(value)
+    return value
+
+
+def report_description(report: Any) -> dict[str, Any]:
+    """A report of catalog.services.reports: what it shows, its options (as query
+    parameters, with their defaults) and its columns."""
+    return {
+        "name": report.name,
+        "title": report.title,
+        "summary": report.summary,
+        "description": report.description,
+        "options": {name: getattr(report.defaults, name) for name in report.options},
+        "columns": [
+            {"name": c.name, "title": c.title, "kind": c.kind, "description": c.description}
+            for c in report.columns
+        ],
+    }
+
+
+def report_result(result: Any) -> dict[str, Any]:
+    """One report's rows (a ReportResult) with the options it ran with."""
+    columns = result.report.columns
+    settings = result.settings
+    return {
+        "report": result.report.name,
+        "settings": {
+            "older_than": settings.older_than,
+            "cutoff": format_timestamp(settings.cutoff) if settings.cutoff else None,
+            "max_tags": settings.max_tags or None,
+            "period": settings.period,
+            "limit": settings.limit or None,
+        },
+        "columns": [c.name for c in columns],
+        "rows": [
+            {c.name: _report_value(c.kind, row[c.name]) for c in columns} for row in result.rows
+        ],
+    }
