@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -203,3 +205,21 @@ def newer_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def images(catalog: Catalog) -> ImageBuilder:
     """Adds real images (layers in the store, rows in the database) to `catalog`."""
     return ImageBuilder(catalog)
+
+
+@pytest.fixture
+def run_catalog(
+    root: Path, db_url: str, tmp_path: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed `catalog` console script on this test's catalog, as a user would:
+    a subprocess, started elsewhere so the source tree can't shadow the installed package."""
+    command = shutil.which("catalog")
+    argv = [command] if command else [sys.executable, "-m", "catalog"]
+    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
+
+    def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        options: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 60}
+        options.update(kwargs)
+        return subprocess.run([*argv, *args], cwd=tmp_path, env=env, check=False, **options)
+
+    return run

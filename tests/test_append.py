@@ -6,10 +6,8 @@ import gzip
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -403,31 +401,14 @@ def test_child_config_from_nothing_has_one_layer() -> None:
     assert b" " not in raw  # compact
 
 
-def test_console_script(root: Path, db_url: str, tmp_path: Path, catalog: Catalog) -> None:
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
-    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
+def test_console_script(
+    run_catalog: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path, catalog: Catalog
+) -> None:
     layer = write(tmp_path / "layer.tar", LAYER)
-    done = subprocess.run(
-        [*argv, "image", "append", "scratch", str(layer), "-t", "script:1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_catalog("image", "append", "scratch", str(layer), "-t", "script:1")
     assert done.returncode == 0, done.stderr
     new = done.stdout.strip()
     assert config_of(catalog, new)["rootfs"]["diff_ids"] == [diff_id(LAYER)]
-    failed = subprocess.run(
-        [*argv, "image", "append", "nope", str(layer)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    failed = run_catalog("image", "append", "nope", str(layer))
     assert failed.returncode == 1
     assert failed.stderr == "Error: No such image: nope:latest\n"

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,30 +142,11 @@ def test_out_of_date_catalog_is_refused_then_upgraded(
     assert "9999 (head)" in cli("info").stdout
 
 
-def test_cli_as_a_subprocess(root: Path, db_url: str, tmp_path: Path) -> None:
+def test_cli_as_a_subprocess(run_catalog: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     """The installed console script, run from elsewhere so the source tree can't shadow it."""
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
-    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
-    done = subprocess.run(
-        [*argv, "info", "--format", "json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_catalog("info", "--format", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["schema_revision"] == schema.head_revision()
-    failed = subprocess.run(
-        [*argv, "--db", "mysql://x/y", "info"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    failed = run_catalog("--db", "mysql://x/y", "info")
     assert failed.returncode == 1
     assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from builders import ImageBuilder, layer_tar
@@ -230,15 +226,10 @@ def test_container_commands(cli: Callable[..., Result], image: str) -> None:
     assert cli("container", "ls", "-a").stdout.splitlines()[1:] == []
 
 
-def test_container_console_script(root: Path, db_url: str, tmp_path: Path, image: str) -> None:
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
-    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*argv, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-        )
+def test_container_console_script(
+    run_catalog: Callable[..., subprocess.CompletedProcess[str]], image: str
+) -> None:
+    run = run_catalog
 
     created = run("container", "create", "--image", "app:1", "--state", "exited")
     assert created.returncode == 0, created.stderr

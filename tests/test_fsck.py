@@ -4,13 +4,9 @@ fixes the safe ones and says which it could not."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -476,23 +472,11 @@ def test_scan_blob_sums_regular_files_only(catalog: Catalog) -> None:
 
 
 def test_fsck_as_a_subprocess(
-    root: Path, db_url: str, tmp_path: Path, catalog: Catalog, built: dict[str, str]
+    run_catalog: Callable[..., subprocess.CompletedProcess[str]],
+    catalog: Catalog,
+    built: dict[str, str],
 ) -> None:
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
-    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*argv, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
+    run = run_catalog
     sql(catalog, "UPDATE images SET size = 1 WHERE id = :id", id=built["other"])
     problem = (
         f"image-size: {built['other']}: the row records 1 bytes, its layers' diff sizes sum to 400"

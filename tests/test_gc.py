@@ -4,10 +4,7 @@ everything in use stays, a dry run changes nothing, and a load in progress is sa
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -348,24 +345,14 @@ def test_gc_through_the_cli_after_load_rmi_and_a_failed_load(
     assert cli("gc", "--grace", "-1", exit_code=2).exit_code == 2
 
 
-def test_gc_as_a_subprocess(root: Path, db_url: str, tmp_path: Path, catalog: Catalog) -> None:
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
-    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
+def test_gc_as_a_subprocess(
+    run_catalog: Callable[..., subprocess.CompletedProcess[str]], catalog: Catalog
+) -> None:
     leftover = catalog.store.write(L3).digest
     crashed = temporary_file(catalog, "crashed", b"x" * 1000)
     age_store(catalog)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*argv, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    run = run_catalog
 
     dry = run("gc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
