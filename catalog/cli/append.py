@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from catalog.cli.options import TagsOption
 from catalog.cli.state import open_from
 from catalog.services.append import append_image
 
@@ -30,16 +31,7 @@ def append(
             show_default=False,
         ),
     ],
-    tags: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tag",
-            "-t",
-            metavar="TAG",
-            help="Name the new image (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
+    tags: TagsOption = None,
     labels: Annotated[
         list[str] | None,
         typer.Option(

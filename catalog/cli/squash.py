@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from catalog.cli.options import TagsOption
 from catalog.cli.state import open_from
 from catalog.services.squash import squash_image
 
@@ -40,16 +41,7 @@ def squash(
             show_default=False,
         ),
     ] = None,
-    tags: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tag",
-            "-t",
-            metavar="TAG",
-            help="Name the new image (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
+    tags: TagsOption = None,
     message: Annotated[
         str | None,
         typer.Option(
