@@ -8,16 +8,19 @@ holds.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
+    String,
     and_,
+    any_,
+    bindparam,
     case,
     exists,
     false,
@@ -28,6 +31,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from catalog.errors import InvalidFilter
@@ -38,6 +42,7 @@ from catalog.reference import BadPattern, Named
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import repo_digests, repo_tags, stored_reference
 
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 LIST_FILTERS = ("before", "dangling", "label", "label!", "reference", "since", "until")
 
 
@@ -132,11 +137,15 @@ def reference_condition(patterns: Sequence[str]) -> ColumnElement[bool]:
 def _label_condition(args: FilterArgs) -> list[ColumnElement[bool]]:
     conditions = []
     for check in label_checks(args):
-        match = [ImageLabel.image_id == Image.id, ImageLabel.key == check.key]
+        match = [ImageLabel.key == check.key]
         if check.value is not None:
             match.append(ImageLabel.value == check.value)
-        present = exists().where(*match)
-        conditions.append(~present if check.negate else present)
+        if check.negate:
+            conditions.append(~exists().where(ImageLabel.image_id == Image.id, *match))
+        else:
+            # IN, not a correlated EXISTS: the (key, value) index finds the few labelled
+            # images instead of every image probing for its label.
+            conditions.append(Image.id.in_(select(ImageLabel.image_id).where(*match)))
     return conditions
 
 
@@ -181,6 +190,9 @@ def _selection(
         matching.append(reference_condition(args.get("reference")))
     tagged = exists().where(*matching, ImageReference.tag.isnot(None))
     digested = exists().where(*matching, ImageReference.digest.isnot(None))
+    # Tagged or digested: every reference is one or the other (ck tag_or_digest), so one
+    # probe of the index instead of two.
+    named = exists().where(*matching)
     child = aliased(Image)
     leaf = ~exists().where(child.parent_id == Image.id)
 
@@ -189,10 +201,10 @@ def _selection(
         # Heads only; no tags left after the reference filter; bare ones only without one.
         conditions += [leaf, ~tagged, digested if has_reference_filter else true()]
     elif "dangling" in args:  # dangling=false: only images with a (matching) reference
-        conditions.append(or_(tagged, digested))
+        conditions.append(named)
     else:
         untagged_allowed = false() if has_reference_filter else (true() if all_images else leaf)
-        conditions.append(or_(tagged, digested, untagged_allowed))
+        conditions.append(or_(named, untagged_allowed))
     conditions += _label_condition(args)
     conditions += _time_conditions(session, args, now)
     return conditions
@@ -219,6 +231,17 @@ def shared_chains() -> Any:
     )
 
 
+def _one_of(dialect: str, ids: list[str]) -> Callable[[Any], ColumnElement[bool]]:
+    """`column IN ids` with the IDs as one parameter, however many: a JSON array read by
+    json_each on SQLite, an array on PostgreSQL (neither has a limit on its size, unlike
+    one bound parameter per ID)."""
+    if dialect == "postgresql":
+        array = bindparam("listed_ids", ids, type_=postgresql.ARRAY(String))
+        return lambda column: column == any_(array)
+    values = func.json_each(bindparam("listed_ids", json.dumps(ids))).table_valued("value")
+    return lambda column: column.in_(select(values.c.value))
+
+
 def list_images(
     *,
     session: Session,
@@ -231,67 +254,91 @@ def list_images(
     args = filters or FilterArgs()
     now = now or datetime.now().astimezone()
     conditions = _selection(session, args, all_images, now)
-    selected: Select[Any] = select(Image.id).where(*conditions)
 
+    # Rows through Core (the session's connection): plain tuples, no ORM loading.
+    connection = session.connection()
     counts = _container_counts()
-    rows = session.execute(
-        select(
-            Image.id,
-            Image.parent_id,
-            Image.created,
-            Image.size,
-            func.coalesce(counts.c.count, 0),
+    rows = list(
+        connection.execute(
+            select(
+                Image.id,
+                Image.parent_id,
+                Image.created,
+                Image.size,
+                func.coalesce(counts.c.count, 0),
+            )
+            .outerjoin(counts, counts.c.image_id == Image.id)
+            .where(*conditions)
         )
-        .outerjoin(counts, counts.c.image_id == Image.id)
-        .where(*conditions)
-        .order_by(Image.created.desc().nulls_last(), Image.id)
-    ).all()
+    )
     if not rows:
         return []
+    # Newest first, no creation time last, ties by ID: sorted here rather than by an
+    # ORDER BY, which makes SQLite walk the created index and fetch every row out of
+    # order. Two stable sorts: by ID, then by time descending.
+    rows.sort(key=lambda row: row[0])
+    rows.sort(key=lambda row: (row[2] is not None, row[2] or _NO_TIME), reverse=True)
+    listed = {row[0] for row in rows}
+    # Without filters every reference is a listed image's (the images left out, untagged
+    # parents, have none) and the few labels of left-out images are skipped below: reading
+    # the tables whole beats evaluating the selection again per row. With filters, only
+    # the listed images' rows are read, by their IDs (one parameter), not by evaluating
+    # the selection again.
+    listed_ids = _one_of(connection.dialect.name, sorted(listed)) if args else None
 
     reference_query = select(
         ImageReference.image_id,
         ImageReference.repository,
         ImageReference.tag,
         ImageReference.digest,
-    ).where(ImageReference.image_id.in_(selected))
+    )
+    if listed_ids is not None:
+        reference_query = reference_query.where(listed_ids(ImageReference.image_id))
     if "reference" in args:
         reference_query = reference_query.where(reference_condition(args.get("reference")))
     references: dict[str, list[Named]] = defaultdict(list)
-    for image_id, repository, tag, digest in session.execute(reference_query):
-        references[image_id].append(stored_reference(repository, tag, digest))
+    names: dict[str, Named] = {}  # repository -> its parsed name: parsed once, not per row
+    for image_id, repository, tag, digest in connection.execute(reference_query):
+        name = names.get(repository)
+        if name is None:
+            name = names[repository] = stored_reference(repository, None, None)
+        references[image_id].append(Named(name.domain, name.path, tag, digest))
 
+    label_query = select(ImageLabel.image_id, ImageLabel.key, ImageLabel.value)
+    if listed_ids is not None:
+        label_query = label_query.where(listed_ids(ImageLabel.image_id))
     labels: dict[str, dict[str, str]] = defaultdict(dict)
-    for image_id, key, value in session.execute(
-        select(ImageLabel.image_id, ImageLabel.key, ImageLabel.value).where(
-            ImageLabel.image_id.in_(selected)
-        )
-    ):
-        labels[image_id][key] = value
+    for image_id, key, value in connection.execute(label_query):
+        if image_id in listed:
+            labels[image_id][key] = value
 
     shared: dict[str, int] = {}
     if shared_size:
         chains = shared_chains()
-        shared_rows = session.execute(
+        # The shared chains as an IN list, not a join: with few listed images SQLite then
+        # starts from their layers instead of probing every shared chain for each of them.
+        shared_query = (
             select(ImageLayer.image_id, func.sum(Layer.diff_size))
             .join(Layer, Layer.chain_id == ImageLayer.chain_id)
-            .join(chains, chains.c.chain_id == ImageLayer.chain_id)
-            .where(ImageLayer.image_id.in_(selected))
+            .where(ImageLayer.chain_id.in_(select(chains.c.chain_id)))
             .group_by(ImageLayer.image_id)
         )
-        shared = {image_id: int(total) for image_id, total in shared_rows}
+        if listed_ids is not None:
+            shared_query = shared_query.where(listed_ids(ImageLayer.image_id))
+        shared = {image_id: int(total) for image_id, total in connection.execute(shared_query)}
 
     summaries = []
     for image_id, parent_id, created, size, containers in rows:
         image_references = references.get(image_id, [])
-        image_references.sort(key=str)  # refstore order: the full normalized string
+        if len(image_references) > 1:
+            image_references.sort(key=str)  # refstore order: the full normalized string
         summaries.append(
             ImageSummary(
                 id=image_id,
                 parent_id=parent_id or "",
                 created=created,
                 size=size,
-                shared_size=int(shared.get(image_id, 0)) if shared_size else -1,
+                shared_size=shared.get(image_id, 0) if shared_size else -1,
                 containers=int(containers),
                 labels=labels.get(image_id),
                 references=image_references,
