@@ -37,7 +37,6 @@ from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import Connection, ForeignKeyConstraint, Table, text
-from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from catalog.context import Catalog
 from catalog.db import writer_engine
@@ -722,14 +721,30 @@ def _indexes_after_load(connection: Connection, tables: Iterable[Table]) -> Iter
         connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     for constraint in foreign_keys:
-        connection.execute(DropConstraint(constraint))
+        connection.exec_driver_sql(
+            f"ALTER TABLE {constraint.table.name} DROP CONSTRAINT {constraint.name}"
+        )
     for index in indexes:
         index.drop(connection)
     yield
     for index in indexes:
         index.create(connection)
     for constraint in foreign_keys:
-        connection.execute(AddConstraint(constraint))
+        connection.exec_driver_sql(_add_foreign_key(constraint))
+
+
+def _add_foreign_key(constraint: ForeignKeyConstraint) -> str:
+    """The ALTER TABLE that adds `constraint` back, written out here: SQLAlchemy's
+    AddConstraint construct would also mark the model's constraint as created separately,
+    so every later create_all of the shared metadata would leave it out."""
+    columns = ", ".join(column.name for column in constraint.columns)
+    referred = constraint.elements[0].column.table.name
+    referred_columns = ", ".join(element.column.name for element in constraint.elements)
+    on_delete = f" ON DELETE {constraint.ondelete}" if constraint.ondelete else ""
+    return (
+        f"ALTER TABLE {constraint.table.name} ADD CONSTRAINT {constraint.name} "
+        f"FOREIGN KEY ({columns}) REFERENCES {referred} ({referred_columns}){on_delete}"
+    )
 
 
 def generate(
