@@ -1,8 +1,8 @@
 """The baseline: Docker's graphdriver `Images()` ported to Python, over in-memory objects.
 
-A faithful port of moby `daemon/images/image_list.go` (image-list.md §4.1 and §6.1) and
-of `ImageDiskUsage` (§9), over the structures the daemon keeps in memory: an image store
-(config JSON parsed per image, children sets), a layer store (read-only layers linked to
+A faithful port of moby `daemon/images/image_list.go` and `ImageDiskUsage`
+(docs/listing.md §4.1, §6.1 and §9), over the structures the daemon keeps in memory: an image
+store (config JSON parsed per image, children sets), a layer store (read-only layers linked to
 their parents), a reference store and the container list. `load()` reads a catalog's
 rows into those structures (the daemon's start-up, timed apart); `images()` and
 `disk_usage()` then answer as moby does:
@@ -118,7 +118,7 @@ class DaemonState:
         return found
 
     def get_image(self, term: str) -> DockerImage:
-        """GetImage (image-list.md §5), enough for before/since names and IDs."""
+        """GetImage (docs/references.md §5), enough for before/since names and IDs."""
         reference = parse_any_reference(term)
         if isinstance(reference, DigestReference):
             image = self.images.get(reference.digest)

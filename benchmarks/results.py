@@ -121,8 +121,8 @@ REASONS: dict[str, str] = {
         "container: 94k x 20k = 1.9e9 comparisons, run in C through list.count) dominates and "
         "catalog is about 8x faster; for filtered listings the baseline still walks all 100k "
         "images (re-hashing each chain ID for its size) and catalog is 2-10x faster. Against "
-        "Docker itself (Go, the same algorithm) the numbers of peers-and-users.md §3 are the "
-        "comparison: over 20 s for `docker images` at 10k images."
+        "Docker itself (Go, the same algorithm) the published numbers of docs/listing.md §11 "
+        "are the comparison: over 20 s for `docker images` at 10k images."
     ),
     "T6:*": (
         "Peak RSS grows with the answer: ~94k ImageSummary objects, their Named references "

@@ -1,7 +1,8 @@
 """Layer changesets: applying layer tars to an index of entries, and squashing a range of
-layers into one, as a diff of two snapshots (layers-and-squash.md §2, §4.4 design 1).
+layers into one, as a diff of two snapshots (docs/layers-and-squash.md §2, §3).
 
-Pure: no SQLAlchemy, no Typer, and nothing is ever extracted to the host (§5.4).
+Pure: no SQLAlchemy, no Typer, and nothing is ever extracted to the host
+(docs/layers-and-squash.md §2.1).
 
 The index. A `Tree` maps each path (normalized with `normalize_entry_name`: `./a/`, `/a`
 and `a` are one path; the root itself is never an entry) to an `Inode`: its type, mode,
@@ -12,14 +13,16 @@ the number of entries, never with file sizes. Paths that share one `Inode` objec
 hardlink group.
 
 Applying a layer (`Tree.apply_layer`) reads it once as a tar stream (`r|`), checking every
-entry with `check_entry`, with tar extraction's semantics as layer.md and moby define them:
+entry with `check_entry`, with tar extraction's semantics as the OCI layer specification
+and moby define them (docs/layers-and-squash.md §2):
 
 * entries in order, the last of duplicates winning; a directory over a directory replaces
   only its attributes; any other entry replaces the path, a whole subtree included;
 * missing parents are implied: directories 0755, owned 0:0, mtime 0 (moby MkdirAll);
 * `.wh.<name>` deletes `<name>` and its subtree from *lower* layers. A whiteout that
   follows an entry of its own layer at or below its target is rejected as ambiguous:
-  layer.md keeps that entry, moby deletes it (`[f, .wh.f]` in one layer, §4.5 #30);
+  the OCI layer specification keeps that entry, moby deletes it (`[f, .wh.f]` in one
+  layer, docs/layers-and-squash.md §2.9);
   `[.wh.f, f]` is fine (the whiteout, then the new `f`);
 * `<dir>/.wh..wh..opq` hides everything below `<dir>` from lower layers, wherever it is
   in its layer: this layer's own entries (and the directories leading to them) stay. A
@@ -34,12 +37,13 @@ entry with `check_entry`, with tar extraction's semantics as layer.md and moby d
   header's are ignored). Overwriting or deleting one path of a group later leaves the
   others with the old inode;
 * paths are taken lexically: an entry, whiteout or opaque marker below a symlink is
-  rejected (moby would write through the link; ggcr would not: ambiguous, §4.5 #16), and
+  rejected (moby would write through the link; ggcr would not: ambiguous,
+  docs/layers-and-squash.md §2.8), and
   one below a regular file is rejected as extraction would fail;
 * root entries (`./`, `/`) must be directories and are ignored, as moby skips `.`.
 
 Squashing (`squash_layers`): with `before = apply(B)` and `after = apply(B + R)`, the new
-layer S holds (§4.4):
+layer S holds (docs/layers-and-squash.md §3.2):
 
 * every path of `after` that is new or changed; a directory whose attributes are equal in
   both is unchanged, any other path is changed unless it is the very same inode;
@@ -428,7 +432,7 @@ class Tree:
         if target in state.paths or target in state.ancestors:
             raise InvalidArchive(
                 f"invalid layer: whiteout {name!r} follows an entry of the same layer that "
-                "it would delete (ambiguous: layer.md keeps the entry, moby deletes it)"
+                "it would delete (ambiguous: the OCI spec keeps the entry, moby deletes it)"
             )
         self._remove(target)
 
@@ -594,7 +598,7 @@ class ContentReader:
 @dataclass(frozen=True)
 class SquashedLayer:
     """What `write_changes` wrote: the bytes of the tar, the regular files' bytes (the
-    layer's diff size, §1.5) and the number of entries."""
+    layer's diff size, docs/layers-and-squash.md §1.5) and the number of entries."""
 
     size: int
     diff_size: int

@@ -1,5 +1,5 @@
 """Docker's filter arguments: parsing (CLI and API forms), validation and error texts,
-and the translations the listing needs (image-list.md §2, §3, §11.4).
+and the translations the listing needs (docs/listing.md §2, §3).
 
 Pure: no SQLAlchemy, no Typer.
 """

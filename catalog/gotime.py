@@ -1,4 +1,4 @@
-"""Go's time parsing, as far as Docker's `until` filter uses it (image-list.md §3.6).
+"""Go's time parsing, as far as Docker's `until` filter uses it (docs/listing.md §3.5).
 
 Pure: no SQLAlchemy, no Typer. Error texts are Go's, since Docker shows them as they are.
 """

@@ -2,8 +2,8 @@
 
 A layer is never extracted to the host. Its bytes are decompressed, teed into a blob
 writer (so the blob is the uncompressed tar, keyed by its diff ID) and, on the way, parsed
-as a tar stream to check every entry and sum the diff size (layers-and-squash.md §1.5,
-§5.4). Memory stays bounded whatever the layer's size.
+as a tar stream to check every entry and sum the diff size
+(docs/layers-and-squash.md §1.5, §2.1). Memory stays bounded whatever the layer's size.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class Layer(Base):
     parent_chain_id: Mapped[Sha256 | None] = mapped_column(
         ForeignKey("layers.chain_id", ondelete="RESTRICT"), index=True
     )
-    # Bytes of the layer's own regular files (layers-and-squash.md §1.5).
+    # Bytes of the layer's own regular files (docs/layers-and-squash.md §1.5).
     diff_size: Mapped[ByteCount]
     # The uncompressed layer tar in the content store.
     blob_digest: Mapped[Sha256] = mapped_column(

@@ -1,5 +1,5 @@
 """Image archives as `docker save` writes them and `docker load` reads them
-(layers-and-squash.md §3). Pure: no SQLAlchemy, no Typer; nothing is ever extracted to the
+(docs/archives.md §1, §6). Pure: no SQLAlchemy, no Typer; nothing is ever extracted to the
 host file system.
 
 - `source`: read access to an archive's members (a tar file, an OCI layout directory, or a

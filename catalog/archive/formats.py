@@ -1,6 +1,6 @@
 """What an image archive says: the images in it, their configs, layers and names.
 
-Two ways in, as Docker's two image stores have (layers-and-squash.md §3):
+Two ways in, as Docker's two image stores have (docs/archives.md §1):
 
 - `manifest.json` (moby's graphdriver loader): `docker save` v1.2 (Docker 1.10-24),
   Docker 25+ (which adds an OCI layout beside it), and go-containerregistry tarballs
@@ -10,7 +10,7 @@ Two ways in, as Docker's two image stores have (layers-and-squash.md §3):
   indexes and Docker manifest lists are walked, one platform is chosen per index entry,
   attestation manifests and artifacts (whose config is not an image config or whose
   layers are not layers) are skipped, and descriptors of unknown media types are ignored,
-  as image-index.md requires.
+  as the OCI image-index specification requires (docs/archives.md §1.3).
 
 Neither: the archive is refused with moby's error, as Docker ≥ 28 refuses pre-1.10
 archives with only `repositories` and `<v1 id>/json`.
@@ -533,7 +533,7 @@ class _Walk:
         if descriptor.media_type in MANIFEST_TYPES:
             return [self._manifest(descriptor, where)]
         if descriptor.media_type not in INDEX_TYPES:
-            return []  # image-index.md: an unknown media type MUST be ignored
+            return []  # OCI image index: an unknown media type MUST be ignored
         if depth >= MAX_INDEX_DEPTH:
             raise InvalidArchive(f"invalid archive: indexes nested deeper than {MAX_INDEX_DEPTH}")
         if descriptor.digest in chain:

@@ -1,6 +1,6 @@
 """Read access to an image archive's members, never extracting anything to the host.
 
-Three kinds of input (layers-and-squash.md §3, §5):
+Three kinds of input (docs/archives.md §1.1, §4):
 
 - a tar file, read in place: its headers are indexed once (bounded in count, name length
   and extended-header size), then members are read at their offsets; in-archive symlinks

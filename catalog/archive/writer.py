@@ -1,4 +1,4 @@
-"""Writing images as Docker 25+ `docker save` archives (layers-and-squash.md §3.3).
+"""Writing images as Docker 25+ `docker save` archives (docs/archives.md §6).
 
 The archive is an OCI image layout that also carries Docker's legacy `manifest.json`
 and `repositories`, so Docker (either image store), skopeo (`docker-archive:` and

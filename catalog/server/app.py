@@ -1,6 +1,6 @@
 """The ASGI application: Docker's image endpoints, and catalog's own under `/catalog/`.
 
-Routing follows moby's router (engine-api.md §1, §5): the path is percent-decoded, an
+Routing follows moby's router (docs/engine-api.md §3): the path is percent-decoded, an
 optional `/vX.Y` prefix is split off and checked (every version from 1.24 to ours), then
 exact paths are matched before the greedy `/images/{name}/...` patterns. Anything else
 is a 404 `page not found`. Every error is `{"message": ...}` with `Content-Type:

@@ -1,7 +1,7 @@
 """The Engine API's JSON documents, shaped by the API version a client asked for.
 
 Each function takes what a service returned (as plain data) and gives the document moby's
-router would send at that version (image-list.md §8-§10, engine-api.md §4): placeholders
+router would send at that version (docs/engine-api.md §4): placeholders
 below 1.43, `VirtualSize` below 1.44, `Containers: -1` below 1.51, the legacy and 1.52
 `/system/df` shapes. Pure: no SQLAlchemy, no Starlette.
 """
@@ -197,7 +197,7 @@ def disk_usage(
     image_reclaimable: int,
     containers: Sequence[Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
-    """The `/system/df` document (moby getDiskUsage, image-list.md §9).
+    """The `/system/df` document (moby getDiskUsage, docs/engine-api.md §4.3).
 
     Below 1.52, or at 1.52 without `verbose`, the legacy fields (`LayersSize`, `Images`,
     `Containers`, `Volumes`) are sent; from 1.52 the `...Usage` objects too, with their
@@ -252,7 +252,7 @@ def disk_usage(
 
 
 def engine_version(kernel: str | None = None) -> dict[str, Any]:
-    """`GET /version`: catalog as the Engine component (engine-api.md §4.10)."""
+    """`GET /version`: catalog as the Engine component (docs/engine-api.md §4.5)."""
     kernel = kernel if kernel is not None else platform.release()
     runtime = f"python{platform.python_version()}"
     arch = go_arch()

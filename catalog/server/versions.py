@@ -1,4 +1,4 @@
-"""Engine API versions as Docker's daemon treats them (engine-api.md §2; moby
+"""Engine API versions as Docker's daemon treats them (docs/engine-api.md §2; moby
 `daemon/server/middleware/version.go` and `daemon/internal/versions`).
 
 Pure: no SQLAlchemy, no Starlette.

@@ -1,6 +1,6 @@
 """`docker images` as SQL: Docker's `Images(filters, all, sharedSize)` and `/system/df`.
 
-Every filter is a condition in one SELECT over `images` (image-list.md §3, §4); the
+Every filter is a condition in one SELECT over `images` (docs/listing.md §3, §4); the
 listing then reads the selected images' references and labels, and (when asked) their
 shared sizes, each in one more statement: a fixed number of queries whatever the catalog
 holds.
@@ -115,7 +115,7 @@ def _reference_suffix() -> ColumnElement[str]:
 
 def reference_condition(patterns: Sequence[str]) -> ColumnElement[bool]:
     """A stored reference matches any pattern (docker >= 29.5): Go path.Match against its
-    FamiliarString, FamiliarName, TagNameOnly string or Name (image-list.md §3.7)."""
+    FamiliarString, FamiliarName, TagNameOnly string or Name (docs/listing.md §3.6)."""
     familiar_name = _familiar_name()
     suffix = _reference_suffix()
     targets = (
@@ -181,7 +181,7 @@ def _time_conditions(
 def _selection(
     session: Session, args: FilterArgs, all_images: bool, now: datetime
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clause for Docker's image list (image-list.md §4.1 and the §4.2 table)."""
+    """The WHERE clause for Docker's image list (docs/listing.md §4.1 and the §4.2 table)."""
     args.validate(LIST_FILTERS)
     dangling_only = args.get_bool_or_default("dangling", False)
     has_reference_filter = "reference" in args
@@ -222,7 +222,7 @@ def _container_counts() -> Any:
 
 
 def shared_chains() -> Any:
-    """Chains used by more than one image, counted over all images (image-list.md §6.1)."""
+    """Chains used by more than one image, counted over all images (docs/listing.md §6.1)."""
     return (
         select(ImageLayer.chain_id)
         .group_by(ImageLayer.chain_id)
@@ -349,7 +349,7 @@ def list_images(
 
 @dataclass
 class DiskUsage:
-    """`/system/df` for images and containers (image-list.md §9)."""
+    """`/system/df` for images and containers (docs/listing.md §9)."""
 
     images: list[ImageSummary]
     total_size: int

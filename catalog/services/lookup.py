@@ -1,4 +1,4 @@
-"""Finding an image by what a user typed, as Docker's daemon does (image-list.md §5):
+"""Finding an image by what a user typed, as Docker's daemon does (docs/references.md §5):
 a full ID, an ID prefix with or without `sha256:`, `name[:tag]` (latest by default), or
 `name@digest`."""
 

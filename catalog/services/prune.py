@@ -1,4 +1,4 @@
-"""`docker image prune`: delete unused images with Docker's rules (image-list.md §10,
+"""`docker image prune`: delete unused images with Docker's rules (docs/listing.md §10,
 moby daemon/images/image_prune.go).
 
 Candidates are one SQL query; each is then deleted through `Deleter` as `docker rmi`

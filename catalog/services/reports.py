@@ -9,7 +9,7 @@ month) are small SQL constructs compiled per dialect (`byte_order`, `week_start`
 Definitions (the reports' descriptions repeat them for users):
 
 * **Bytes** are layers' diff sizes: the bytes of a layer's own regular files, the number
-  `catalog images` adds up into SIZE (layers-and-squash.md §1.5). Blob and compressed
+  `catalog images` adds up into SIZE (docs/layers-and-squash.md §1.5). Blob and compressed
   sizes play no part.
 * **A layer is a chain**, identified by its chain ID: a diff at one depth of one stack.
   The same diff applied on another base is another layer. This is how the catalog stores

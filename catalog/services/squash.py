@@ -3,12 +3,12 @@ difference, as moby's `SquashImage` (daemon/images/image_squash.go) makes it.
 
 Which layers. IMAGE's layers split into a base B, kept as they are, and the range R above
 it, squashed into one new layer (catalog.changeset: the diff of the two snapshots
-apply(B) and apply(B + R), §4.4 of layers-and-squash.md):
+apply(B) and apply(B + R), docs/layers-and-squash.md §3.2):
 
 * `--parent PARENT`: B is PARENT's layers, which must be the first layers of IMAGE;
 * `--layers N`: R is IMAGE's top N layers (layers are `rootfs.diff_ids`, not history
   rows). N <= 0, N above the number of layers and N = 1 are refused with docker-squash's
-  texts (§4.5 #35): one layer squashed is that layer again;
+  texts (docs/layers-and-squash.md §3.6): one layer squashed is that layer again;
 * neither: B is the layers of IMAGE's recorded parent image (its build parent), and
   without one B is empty and every layer is squashed: the new layer is the whole
   filesystem, with no whiteouts left in it.
@@ -29,8 +29,8 @@ order, and these changes (moby):
 It is written as compact JSON (UTF-8); its digest is the new image's ID. The new image's
 parent is PARENT (with `--layers`, the nearest ancestor whose layers are B, if any); the
 original image is not touched. A range whose layers change nothing gives an empty layer,
-registered as moby registers it (§4.5 #34): moby's empty layer, 1024 zero bytes, so the
-history's non-empty entries still match the diff IDs one to one.
+registered as moby registers it (docs/layers-and-squash.md §3.4): moby's empty layer,
+1024 zero bytes, so the history's non-empty entries still match the diff IDs one to one.
 
 One transaction. The new layer streams into the content store first (a temporary file,
 fsynced and renamed into place by `ContentStore.writer`); then one write transaction adds
