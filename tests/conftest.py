@@ -30,7 +30,10 @@ from catalog.settings import Location, normalize_database_url
 
 TEST_DATABASE_URL_ENV = "CATALOG_TEST_DATABASE_URL"
 REQUIRE_ALL_ENV = "CATALOG_TEST_REQUIRE_ALL"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# Everything the tests read lives in the repository: tests/fixtures/images holds other
+# projects' image archives (origin, licence and SHA-256 in its SOURCES.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+IMAGE_FIXTURES = FIXTURES / "images"
 
 
 def strict() -> bool:
@@ -43,6 +46,28 @@ def need(condition: object, reason: str) -> None:
         if strict():
             pytest.fail(f"required for CI: {reason}")
         pytest.skip(reason)
+
+
+def image_fixture(relative: str) -> Path:
+    """The path of a fixture under tests/fixtures/images. The fixtures are part of the
+    repository, so a missing one is an error, never a skip."""
+    path = IMAGE_FIXTURES / relative
+    if not path.exists():
+        raise FileNotFoundError(f"image fixture {relative} is missing from {IMAGE_FIXTURES}")
+    return path
+
+
+def console_script() -> str:
+    """The installed `catalog` console script: beside this Python (a virtual environment's
+    bin/, on PATH or not), else on PATH. The suite runs against the installed package (the
+    README's `pip install '.[test]'`), so a missing script is an error, not a skip."""
+    beside = Path(sys.executable).parent / "catalog"
+    found = str(beside) if beside.exists() else shutil.which("catalog")
+    if found is None:
+        raise FileNotFoundError(
+            "the catalog console script is not installed: pip install '.[test]'"
+        )
+    return found
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -213,8 +238,7 @@ def run_catalog(
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed `catalog` console script on this test's catalog, as a user would:
     a subprocess, started elsewhere so the source tree can't shadow the installed package."""
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
+    argv = [console_script()]
     env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
 
     def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,5 @@
 """Comparing filesystem trees built from layer tars (catalog.changeset), for the squash
-invariant of layers-and-squash.md §4.4: apply(B + [S]) == apply(B + R)."""
+invariant of docs/layers-and-squash.md §3.2: apply(B + [S]) == apply(B + R)."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def squash(base: Sequence[bytes], squashed: Sequence[bytes], above: Sequence[byt
 
 
 def check_layer_shape(entries: Sequence[Entry], *, base_is_empty: bool) -> None:
-    """What every squashed layer must look like (§4.4)."""
+    """What every squashed layer must look like (docs/layers-and-squash.md §3.4)."""
     names = [entry.name.rstrip("/") for entry in entries]
     assert len(names) == len(set(names)), "duplicate entries"
     seen: set[str] = set()

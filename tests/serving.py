@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from builders import ImageBuilder, layer_tar
-from conftest import SHARED, TEST_DATABASE_URL_ENV
+from conftest import IMAGE_FIXTURES, TEST_DATABASE_URL_ENV
 from sqlalchemy import create_engine, text
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner, Result
@@ -37,7 +37,7 @@ from catalog.server.listen import (
 )
 from catalog.settings import Location, normalize_database_url
 
-FIXTURES = SHARED / "fixtures" / "images"
+FIXTURES = IMAGE_FIXTURES
 LOADED_FIXTURES = (
     "google-go-containerregistry/tarball/test_bundle.tar",
     "google-go-containerregistry/tarball/hello-world-v25.tar",
@@ -49,7 +49,13 @@ LOADED_FIXTURES = (
     "google-go-containerregistry/layout/test_index",
 )
 DOCKER = shutil.which("docker")
+DOCKER_MISSING = (
+    "the docker CLI is not on PATH (install Debian's docker.io or Docker's docker-ce-cli)"
+)
 OPENSSL = shutil.which("openssl")
+OPENSSL_MISSING = (
+    "openssl, which makes the test certificates, is not on PATH (install Debian's openssl)"
+)
 
 
 class Recorder:

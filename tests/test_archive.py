@@ -25,7 +25,7 @@ from archive_builders import (
     tar_with_raw,
 )
 from builders import diff_id, directory, hardlink, image_config, layer_tar, symlink
-from conftest import SHARED, need
+from conftest import image_fixture as fixture
 
 from catalog.archive.formats import Platform, parse_platform, read_archive
 from catalog.archive.source import (
@@ -117,7 +117,7 @@ def test_members_are_read_in_place_through_links() -> None:
 
 
 def test_test_link_fixture_shares_a_layer_through_a_relative_symlink() -> None:
-    # The fixture from Docker 24 (layers-and-squash.md §3.2); see test_load for the load.
+    # The fixture from Docker 24 (docs/archives.md §1.2); see test_load for the load.
     path = fixture("google-go-containerregistry/tarball/test_link.tar")
     layer = "b159278ac0c8813245b6c3b22cbbe7abefe3b2ec3fac6c7e87138811e1ef2a88/layer.tar"
     with open_archive(path, temporary_dir=path.parent) as archive:
@@ -263,12 +263,6 @@ def test_directory_archive_is_confined(tmp_path: Path) -> None:
 
 
 # --- Formats ---
-
-
-def fixture(relative: str) -> Path:
-    path = SHARED / "fixtures" / "images" / relative
-    need(path.exists(), f"fixture {relative} missing")
-    return path
 
 
 def read(data: bytes, platform: Platform | None = None):  # type: ignore[no-untyped-def]

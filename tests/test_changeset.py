@@ -1,12 +1,12 @@
 """catalog.changeset: applying layers to an index and squashing a range into one layer.
 
-Every scenario of layers-and-squash.md §4.5 that is about the layer (all but 35 and 37,
-which are about the image and are in test_squash.py) is a test here, named by its
-number. `squash()` (tests/layer_trees.py) checks the invariant of §4.4 for each one:
-apply(B + [S]) == apply(B + R), comparing paths, types, modes, owners, mtimes, contents,
-symlink targets, PAX records (xattrs), device numbers and hardlink groups; and that S
-is written deterministically, sorted, without duplicates, with whiteouts only where they
-are needed.
+Every scenario of docs/layers-and-squash.md §5 that is about the layer (all but 35 and
+37, which are about the image and are in test_squash.py) is a test here, named by its
+number. `squash()` (tests/layer_trees.py) checks the invariant of docs/layers-and-squash.md
+§3.2 for each one: apply(B + [S]) == apply(B + R), comparing paths, types, modes, owners,
+mtimes, contents, symlink targets, PAX records (xattrs), device numbers and hardlink
+groups; and that S is written deterministically, sorted, without duplicates, with whiteouts
+only where they are needed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from builders import directory, hardlink, layer_tar, symlink
-from conftest import SHARED, need
+from conftest import image_fixture as fixture
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from layer_trees import LayerSet, Squash, archive_layers, read_entries, squash
@@ -28,14 +28,7 @@ from catalog.changeset import Tree, apply_layers, plan_changes, squash_layers
 from catalog.errors import InvalidArchive
 from catalog.imageconfig import EMPTY_LAYER_DIFF_IDS
 
-FIXTURES = SHARED / "fixtures" / "images"
 MOBY_EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is not available")
-    return path
 
 
 def file(
@@ -411,7 +404,8 @@ def test_scenario_30_whiteout_then_entry_in_one_layer() -> None:
     ids=["file", "below", "directory"],
 )
 def test_scenario_30_entry_then_its_whiteout_is_refused(layer: bytes) -> None:
-    """Ambiguous (layer.md keeps the entry, moby deletes it): refused, never guessed."""
+    """Ambiguous (the OCI layer specification keeps the entry, moby deletes it): refused,
+    never guessed."""
     layers = LayerSet()
     keys = [layers.add(L(("f", b"old"), ("d", directory()))), layers.add(layer)]
     with pytest.raises(InvalidArchive, match="follows an entry of the same layer"):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conftest import console_script
 from sqlalchemy import func, select
 from typer.testing import Result
 
@@ -125,8 +124,7 @@ def test_demo_root_option(cli: Callable[..., Result], tmp_path: Path) -> None:
 def test_demo_on_a_fresh_machine(tmp_path: Path) -> None:
     """The README's first command: the installed console script, no options, in a new
     temporary directory, ignoring the environment's catalog settings."""
-    command = shutil.which("catalog")
-    argv = [command] if command else [sys.executable, "-m", "catalog"]
+    argv = [console_script()]
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     env = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from builders import ImageBuilder, diff_id, directory, hardlink, layer_tar, symlink
-from conftest import SHARED, need
+from conftest import image_fixture
 from sqlalchemy import select
 from surgery import (
     age,
@@ -37,7 +37,6 @@ from catalog.services.fsck import FsckReport, check_catalog, scan_blob
 from catalog.services.gc import collect_garbage
 
 Cli = Callable[..., Result]
-FIXTURES = SHARED / "fixtures" / "images"
 
 L1 = layer_tar({"one": b"1" * 100})
 L2 = layer_tar({"two": b"2" * 200})
@@ -104,11 +103,8 @@ LOADED_FIXTURES = [
 
 def test_loaded_fixtures_check_out_and_damage_to_them_shows(catalog: Catalog, cli: Cli) -> None:
     """Real layers, once gzip or zstd: the re-scan agrees with what load computed."""
-    need(FIXTURES.is_dir(), "fixtures missing")
     for relative in LOADED_FIXTURES:
-        path = FIXTURES / relative
-        need(path.exists(), f"fixture {relative} is missing")
-        cli("load", "-q", "-i", str(path))
+        cli("load", "-q", "-i", str(image_fixture(relative)))
     clean = cli("fsck")
     assert clean.stdout == ""
     assert clean.stderr.startswith("fsck: checked 8 images, ")

@@ -14,7 +14,7 @@ import pytest
 from archive_builders import Image as ArchiveImage
 from archive_builders import docker_archive
 from builders import ImageBuilder, diff_id, image_config, layer_tar
-from conftest import SHARED, need
+from conftest import image_fixture as fixture
 from sqlalchemy import select
 from surgery import (
     age,
@@ -49,7 +49,6 @@ from catalog.services.load import load_archive
 from catalog.units import human_size
 
 Cli = Callable[..., Result]
-FIXTURES = SHARED / "fixtures" / "images"
 
 L1 = layer_tar({"one": b"1" * 100})
 L2 = layer_tar({"two": b"2" * 200})
@@ -72,12 +71,6 @@ def all_rows(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
 
 def problems(catalog: Catalog) -> list[str]:
     return [p.line() for p in check_catalog(catalog).problems]
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is missing")
-    return path
 
 
 @pytest.fixture

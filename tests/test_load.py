@@ -1,6 +1,6 @@
 """`catalog load`: real archives in, rows and blobs out; hostile archives refused with the
 catalog unchanged. Expected values are computed here from the archives themselves (or
-taken from layers-and-squash.md's test vectors), never from catalog's own code."""
+taken from the test vectors of docs/layers-and-squash.md §1), never from catalog's own code."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import tracemalloc
@@ -32,7 +31,9 @@ from archive_builders import (
     tar_with_raw,
 )
 from builders import Entry, diff_id, hardlink, image_config, layer_tar, symlink
-from conftest import SHARED, need
+from conftest import IMAGE_FIXTURES as FIXTURES
+from conftest import console_script
+from conftest import image_fixture as fixture
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 from sqlalchemy import func, select
@@ -50,17 +51,10 @@ from catalog.models import Image as ImageRow
 from catalog.services import load as load_service
 from catalog.services.load import load_archive
 
-FIXTURES = SHARED / "fixtures" / "images"
 Cli = Callable[..., Result]
 
 LAYER = layer_tar({"etc/hostname": b"catalog\n", "bin/tool": b"#!/bin/sh\n" + b"x" * 90})
 OTHER = layer_tar({"app/run": b"run", "app/data": b"d" * 1000})
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is missing")
-    return path
 
 
 def sha256(data: bytes) -> str:
@@ -68,7 +62,7 @@ def sha256(data: bytes) -> str:
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
-    """layers-and-squash.md §1.2, written out again here."""
+    """docs/layers-and-squash.md §1.2, written out again here."""
     chains: list[str] = []
     for d in diff_ids:
         chains.append(d if not chains else sha256(f"{chains[-1]} {d}".encode()))
@@ -273,7 +267,6 @@ REFUSED_FIXTURES = {
 
 def test_every_fixture_is_listed() -> None:
     """New fixtures must be added to one of the lists above."""
-    need(FIXTURES.is_dir(), "fixtures missing")
     listed = {*DOCKER_FIXTURES, *OCI_FIXTURES, *REFUSED_FIXTURES}
     archives = {
         str(p.relative_to(FIXTURES))
@@ -325,7 +318,7 @@ def test_fixture_refused(relative: str, message: str, cli: Cli, catalog: Catalog
 
 
 def test_chain_id_vectors(cli: Cli, catalog: Catalog) -> None:
-    """layers-and-squash.md §1.2's test vectors, from the catalog's rows."""
+    """docs/layers-and-squash.md §1.2's test vectors, from the catalog's rows."""
     cli("load", "-i", str(fixture("wagoodman-dive/test-docker-image.tar")))
     cli("load", "-i", str(fixture("google-go-containerregistry/tarball/test_link.tar")))
     stored = stored_images(catalog)
@@ -407,7 +400,8 @@ def test_platform_option(cli: Cli, catalog: Catalog) -> None:
 
 
 def test_ggcr_test_index_directory(cli: Cli, catalog: Catalog) -> None:
-    # Entry "2" has the media type of a plain descriptor: ignored (image-index.md).
+    # Entry "2" has the media type of a plain descriptor: ignored (the OCI image-index
+    # specification, docs/archives.md §1.3).
     result = cli("load", "-i", str(fixture("google-go-containerregistry/layout/test_index")))
     assert result.stdout.splitlines() == [
         "Loaded image: 1:latest",
@@ -483,9 +477,7 @@ def test_missing_input_file(cli: Cli, tmp_path: Path) -> None:
 
 def test_console_script(root: Path, db_url: str, tmp_path: Path) -> None:
     """The installed `catalog` script, reading a file and then a pipe."""
-    command = shutil.which("catalog")
-    need(command, "the catalog console script is not installed")
-    assert command is not None
+    command = console_script()
     env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
     path = fixture("google-go-containerregistry/tarball/test_bundle.tar")
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""Finding an image by what a user typed (image-list.md §5, moby GetImage)."""
+"""Finding an image by what a user typed (docs/references.md §5, moby GetImage)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`catalog image prune`: the prune scenarios of list-scenarios.md §H, on both backends."""
+"""`catalog image prune`: the prune scenarios of docs/listing.md §10, on both backends."""
 
 from __future__ import annotations
 

@@ -429,7 +429,7 @@ def run(*argv: str) -> str:
 @pytest.fixture
 def skopeo() -> str:
     path = shutil.which("skopeo")
-    need(path, "skopeo not installed")
+    need(path, "skopeo is not on PATH (install Debian's skopeo)")
     assert path is not None
     return path
 
@@ -437,7 +437,7 @@ def skopeo() -> str:
 @pytest.fixture
 def umoci() -> str:
     path = shutil.which("umoci")
-    need(path, "umoci not installed")
+    need(path, "umoci is not on PATH (install Debian's umoci)")
     assert path is not None
     return path
 

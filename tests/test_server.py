@@ -12,7 +12,6 @@ import socket
 import ssl
 import stat
 import subprocess
-import sys
 import tarfile
 import time
 import tracemalloc
@@ -23,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 from builders import ImageBuilder, layer_tar
-from conftest import need
-from serving import FIXTURES, OPENSSL, Served, make_certificates, serve_catalog
+from conftest import console_script, need
+from serving import OPENSSL, OPENSSL_MISSING, Served, make_certificates, serve_catalog
 
 from catalog.errors import CatalogError
 from catalog.server import documents
@@ -209,7 +208,6 @@ def test_unix_socket_is_private_and_never_stolen(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    need(FIXTURES.is_dir(), f"shared image fixtures at {FIXTURES}")
     with serve_catalog(tmp_path_factory.mktemp("served")) as running:
         yield running
 
@@ -676,7 +674,7 @@ def test_catalog_squash(http: httpx.Client, served: Served) -> None:
 
 
 def test_tls_with_client_certificates(tmp_path: Path) -> None:
-    need(OPENSSL, "the openssl CLI, to make test certificates")
+    need(OPENSSL, OPENSSL_MISSING)
     certificates = make_certificates(tmp_path / "tls")
     trusted = ssl.create_default_context(cafile=str(certificates.ca))
     with serve_catalog(tmp_path / "served", tls=certificates.server, populated=False) as tls:
@@ -704,8 +702,7 @@ def free_port() -> int:
 
 
 def test_console_script_serves_tcp_and_unix(tmp_path: Path, db_url: str) -> None:
-    script = Path(sys.executable).parent / "catalog"
-    need(script.exists(), f"the console script at {script}")
+    script = console_script()
     port = free_port()
     sock = tmp_path / "d.sock"
     root = tmp_path / "root"
@@ -741,8 +738,7 @@ def test_console_script_serves_tcp_and_unix(tmp_path: Path, db_url: str) -> None
 
 
 def test_console_script_refuses_an_exposed_address(tmp_path: Path, db_url: str) -> None:
-    script = Path(sys.executable).parent / "catalog"
-    need(script.exists(), f"the console script at {script}")
+    script = console_script()
     result = subprocess.run(
         [str(script), "--root", str(tmp_path), "--db", db_url, "serve", "--host", "0.0.0.0"],  # noqa: S104
         capture_output=True,

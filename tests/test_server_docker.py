@@ -12,16 +12,23 @@ from pathlib import Path
 
 import pytest
 from builders import ImageBuilder, layer_tar
-from conftest import need
-from serving import DOCKER, FIXTURES, OPENSSL, Served, make_certificates, serve_catalog
+from conftest import image_fixture, need
+from serving import (
+    DOCKER,
+    DOCKER_MISSING,
+    OPENSSL,
+    OPENSSL_MISSING,
+    Served,
+    make_certificates,
+    serve_catalog,
+)
 
 from catalog.server.versions import API_VERSION
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    need(DOCKER, "the docker CLI (docker.io or docker-ce-cli) on PATH")
-    need(FIXTURES.is_dir(), f"shared image fixtures at {FIXTURES}")
+    need(DOCKER, DOCKER_MISSING)
     with serve_catalog(tmp_path_factory.mktemp("docker")) as running:
         yield running
 
@@ -298,7 +305,7 @@ def test_save_and_load(served: Served, tmp_path: Path) -> None:
     bad = served.docker("load", "-i", str(junk))
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("invalid archive")
-    fixture = FIXTURES / "containers-image" / "almostempty.tar"
+    fixture = image_fixture("containers-image/almostempty.tar")
     assert ok(served.docker("load", "-i", str(fixture))) == "Loaded image: emptyimage:latest\n"
 
 
@@ -312,11 +319,11 @@ def test_unix_socket(served: Served) -> None:
 
 def test_tls_verify(tmp_path: Path) -> None:
     """`docker --tlsverify` against `catalog serve --tls-cert --tls-key --tls-ca`."""
-    need(DOCKER, "the docker CLI (docker.io or docker-ce-cli) on PATH")
-    need(OPENSSL, "the openssl CLI, to make test certificates")
+    need(DOCKER, DOCKER_MISSING)
+    need(OPENSSL, OPENSSL_MISSING)
     certificates = make_certificates(tmp_path / "tls")
     with serve_catalog(tmp_path / "served", tls=certificates.server, populated=False) as tls:
-        tls.cli("load", "-q", "-i", str(FIXTURES / "containers-image" / "almostempty.tar"))
+        tls.cli("load", "-q", "-i", str(image_fixture("containers-image/almostempty.tar")))
         flags = ("--tlsverify", "--tlscacert", str(certificates.ca))
         client = (
             "--tlscert",

@@ -10,15 +10,13 @@ import docker
 import docker.errors
 import pytest
 from builders import ImageBuilder, layer_tar
-from conftest import need
-from serving import FIXTURES, Served, serve_catalog
+from serving import Served, serve_catalog
 
 from catalog.server.versions import API_VERSION
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    need(FIXTURES.is_dir(), f"shared image fixtures at {FIXTURES}")
     with serve_catalog(tmp_path_factory.mktemp("dockerpy")) as running:
         yield running
 

@@ -1,9 +1,9 @@
 """`catalog image squash` and catalog.services.squash: the image side of squashing.
 
 The layer merge itself is tested scenario by scenario in test_changeset.py; here: which
-layers are squashed (§4.5 #35), the config and history (§4.1, #37), the rows, tags and
-the original image, real fixture images end to end, a second opinion from umoci, and a
-squash killed at several points leaving the catalog as it was.
+layers are squashed (docs/layers-and-squash.md §3.1, #35), the config and history (§3.5,
+#37), the rows, tags and the original image, real fixture images end to end, a second
+opinion from umoci, and a squash killed at several points leaving the catalog as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 from builders import ImageBuilder, diff_id, directory, hardlink, image_config, layer_tar, symlink
-from conftest import SHARED, need
+from conftest import console_script, need
+from conftest import image_fixture as fixture
 from layer_trees import TreeView, view
 from sqlalchemy import select
 from typer.testing import Result
@@ -41,15 +42,8 @@ from catalog.services.squash import FAULT_INJECT_ENV, squash_image
 from catalog.settings import Location, normalize_database_url
 
 Cli = Callable[..., Result]
-FIXTURES = SHARED / "fixtures" / "images"
 MOBY_EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 NOW = datetime(2025, 6, 1, 12, 30, 15, 250000, tzinfo=UTC)
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is not available")
-    return path
 
 
 # --- A small build: base, mid (base + 1 layer), child (mid + 2 layers) ---
@@ -158,7 +152,7 @@ def blobs(catalog: Catalog) -> set[str]:
     return {blob.digest for blob in catalog.store.iter_blobs()}
 
 
-# --- Which layers (§4.5 #35) ---
+# --- Which layers (docs/layers-and-squash.md §3.1, scenario #35) ---
 
 
 def test_default_squashes_onto_the_recorded_parent(catalog: Catalog, images: ImageBuilder) -> None:
@@ -607,8 +601,8 @@ def _umoci_tree(catalog: Catalog, image: str, work: Path) -> tuple[dict[str, Any
 
 @pytest.fixture
 def umoci() -> None:
-    need(shutil.which("umoci"), "umoci is not installed (Debian package umoci)")
-    need(shutil.which("skopeo"), "skopeo is not installed (Debian package skopeo)")
+    need(shutil.which("umoci"), "umoci is not on PATH (install Debian's umoci)")
+    need(shutil.which("skopeo"), "skopeo is not on PATH (install Debian's skopeo)")
 
 
 def _compare_with_umoci(catalog: Catalog, original: str, squashed: str, work: Path) -> Any:
@@ -672,9 +666,7 @@ def test_umoci_agrees_on_whiteouts_opaque_dirs_links_and_owners(
 def run_catalog(
     root: Path, db_url: str, *args: str, fault: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    command = shutil.which("catalog")
-    need(command, "the catalog console script is not installed")
-    assert command is not None
+    command = console_script()
     env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
     env.pop(FAULT_INJECT_ENV, None)
     if fault is not None:
