@@ -44,7 +44,11 @@ def append(
     message: Annotated[
         str | None,
         typer.Option(
-            "--message", "-m", help="The new history entry's comment.", show_default=False
+            "--message",
+            "-m",
+            metavar="MESSAGE",
+            help="The new history entry's comment.",
+            show_default=False,
         ),
     ] = None,
     created: Annotated[

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from catalog.cli.helptext import PLAIN_HELP
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import open_from
 from catalog.cli.tabwriter import tabwrite
@@ -31,7 +32,9 @@ from catalog.services.containers import (
     stop_container,
 )
 
-app = typer.Typer(help="Manage the containers the catalog records.", no_args_is_help=True)
+app = typer.Typer(
+    help="Manage the containers the catalog records.", no_args_is_help=True, **PLAIN_HELP
+)
 
 
 class InitialState(StrEnum):
@@ -43,10 +46,16 @@ class InitialState(StrEnum):
 @app.command("create")
 def create(
     ctx: typer.Context,
-    image: Annotated[str, typer.Option("--image", help="The image: a name or an ID.")],
+    image: Annotated[
+        str, typer.Option("--image", metavar="IMAGE", help="The image: a name or an ID.")
+    ],
     name: Annotated[
         str | None,
-        typer.Option("--name", help="The container's name (default: a random adjective_surname)."),
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="The container's name (default: a random adjective_surname).",
+        ),
     ] = None,
     state: Annotated[
         InitialState, typer.Option("--state", help="The state to record it in.")
@@ -133,7 +142,9 @@ def _each(
         raise typer.Exit(1)
 
 
-Containers = Annotated[list[str], typer.Argument(help="Container IDs, ID prefixes or names.")]
+Containers = Annotated[
+    list[str], typer.Argument(metavar="CONTAINER", help="Container IDs, ID prefixes or names.")
+]
 
 
 @app.command("start")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 
 from catalog import schema
+from catalog.cli.helptext import PLAIN_HELP
 from catalog.cli.state import open_from
 
-app = typer.Typer(help="Manage the catalog database's schema.", no_args_is_help=True)
+app = typer.Typer(help="Manage the catalog database's schema.", no_args_is_help=True, **PLAIN_HELP)
 
 
 def _describe(revision: str | None, head: str) -> str:

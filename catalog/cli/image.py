@@ -8,4 +8,6 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Manage images.", no_args_is_help=True)
+from catalog.cli.helptext import PLAIN_HELP
+
+app = typer.Typer(help="Manage images.", no_args_is_help=True, **PLAIN_HELP)

@@ -23,7 +23,9 @@ _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 def inspect(
     ctx: typer.Context,
-    images: Annotated[list[str], typer.Argument(help="Names or IDs of the images.")],
+    images: Annotated[
+        list[str], typer.Argument(metavar="IMAGE", help="Names or IDs of the images.")
+    ],
 ) -> None:
     """Show images' details as a JSON array in the shape of Docker's ImageInspect.
 
@@ -74,7 +76,7 @@ def _history_cells(item: HistoryItem, *, human: bool, trunc: bool) -> dict[str, 
 
 def history(
     ctx: typer.Context,
-    image: Annotated[str, typer.Argument(help="The image's name or ID.")],
+    image: Annotated[str, typer.Argument(metavar="IMAGE", help="The image's name or ID.")],
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output.")] = False,
     human: Annotated[
         str,

@@ -1,5 +1,5 @@
 """`catalog images` / `catalog image ls` and `catalog system df`, as the docker CLI
-prints them (image-list.md §11)."""
+prints them (docs/listing.md §8, §9)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from catalog.cli.helptext import PLAIN_HELP
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import open_from
 from catalog.cli.tabwriter import tabwrite
@@ -22,7 +23,7 @@ from catalog.units import human_size
 
 NONE = "<none>"
 
-system_app = typer.Typer(help="Manage the catalog as a whole.", no_args_is_help=True)
+system_app = typer.Typer(help="Manage the catalog as a whole.", no_args_is_help=True, **PLAIN_HELP)
 
 
 class SortKey(StrEnum):
@@ -76,7 +77,10 @@ _SORTS: dict[SortKey, tuple[Callable[[Any], Any], bool]] = {
 def images(
     ctx: typer.Context,
     repository: Annotated[
-        str | None, typer.Argument(help="Show only images matching REPOSITORY[:TAG].")
+        str | None,
+        typer.Argument(
+            metavar="REPOSITORY[:TAG]", help="Show only images matching REPOSITORY[:TAG]."
+        ),
     ] = None,
     all_images: Annotated[
         bool, typer.Option("--all", "-a", help="Show all images (default hides intermediates).")
@@ -86,6 +90,7 @@ def images(
         typer.Option(
             "--filter",
             "-f",
+            metavar="KEY=VALUE",
             help="Filter output: dangling, label, label!, before, since, until, reference.",
         ),
     ] = None,

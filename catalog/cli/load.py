@@ -76,6 +76,7 @@ def load(
         typer.Option(
             "--input",
             "-i",
+            metavar="FILE",
             help="Read from a tar archive file or an OCI layout directory, instead of STDIN.",
             show_default=False,
         ),
@@ -87,7 +88,8 @@ def load(
         str | None,
         typer.Option(
             "--platform",
-            help="Load only this platform (os/arch\\[/variant]). Without it, linux/amd64 "
+            metavar="OS/ARCH[/VARIANT]",
+            help="Load only this platform (os/arch[/variant]). Without it, linux/amd64 "
             "is chosen from a multi-platform index.",
             show_default=False,
         ),

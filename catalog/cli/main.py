@@ -27,6 +27,7 @@ from catalog.cli import (
     squash,
     tagging,
 )
+from catalog.cli.helptext import PLAIN_HELP, use_plain_help
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import CliState, open_from
 from catalog.errors import CatalogError
@@ -55,6 +56,7 @@ app = typer.Typer(
     add_completion=False,
     # A traceback means a bug: show it plainly, without local variables.
     pretty_exceptions_enable=False,
+    **PLAIN_HELP,
 )
 app.add_typer(db.app, name="db")
 app.add_typer(image.app, name="image")
@@ -92,6 +94,7 @@ def main_options(
         Path | None,
         typer.Option(
             "--root",
+            metavar="DIR",
             envvar=ROOT_ENV,
             help="The catalog's directory (database and blobs). "
             "Default: $XDG_DATA_HOME/catalog, else ~/.local/share/catalog.",
@@ -102,6 +105,7 @@ def main_options(
         str | None,
         typer.Option(
             "--db",
+            metavar="URL",
             envvar=DATABASE_URL_ENV,
             help="SQLAlchemy URL of the metadata database, instead of the root's SQLite file.",
             show_default=False,
@@ -161,6 +165,9 @@ def info(
     ]
     for label, value in rows:
         typer.echo(f"{label + ':':<17}{value}")
+
+
+use_plain_help(app)
 
 
 def main() -> None:

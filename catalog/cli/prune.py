@@ -28,7 +28,9 @@ def prune(
     ] = (False),
     filter_flags: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="Provide filter values (until, label, label!)."),
+        typer.Option(
+            "--filter", metavar="KEY=VALUE", help="Provide filter values (until, label, label!)."
+        ),
     ] = None,
 ) -> None:
     """Remove unused images (dangling ones, or with -a every image no container uses)."""

@@ -132,6 +132,7 @@ def report(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Write to this file instead of standard output.",
             show_default=False,
         ),

@@ -29,6 +29,7 @@ def save(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Write to this file (atomically), instead of standard output.",
             show_default=False,
         ),

@@ -44,6 +44,7 @@ def serve_command(
         str | None,
         typer.Option(
             "--host",
+            metavar="ADDR",
             help=f"Address to listen on (default {DEFAULT_HOST}). One that is not loopback "
             "needs --tls-cert, --tls-key and --tls-ca, or --insecure.",
             show_default=False,
@@ -53,6 +54,7 @@ def serve_command(
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             min=0,
             max=65535,
             help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one).",
@@ -63,6 +65,7 @@ def serve_command(
         Path | None,
         typer.Option(
             "--unix",
+            metavar="PATH",
             help="Listen on this unix socket (created mode 0600), instead of TCP unless "
             "--host or --port is given too.",
             show_default=False,
@@ -70,16 +73,24 @@ def serve_command(
     ] = None,
     tls_cert: Annotated[
         Path | None,
-        typer.Option("--tls-cert", help="The server's TLS certificate (PEM).", show_default=False),
+        typer.Option(
+            "--tls-cert",
+            metavar="FILE",
+            help="The server's TLS certificate (PEM).",
+            show_default=False,
+        ),
     ] = None,
     tls_key: Annotated[
         Path | None,
-        typer.Option("--tls-key", help="The key of --tls-cert (PEM).", show_default=False),
+        typer.Option(
+            "--tls-key", metavar="FILE", help="The key of --tls-cert (PEM).", show_default=False
+        ),
     ] = None,
     tls_ca: Annotated[
         Path | None,
         typer.Option(
             "--tls-ca",
+            metavar="FILE",
             help="Require client certificates signed by this CA (as dockerd --tlsverify).",
             show_default=False,
         ),

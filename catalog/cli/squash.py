@@ -47,6 +47,7 @@ def squash(
         typer.Option(
             "--message",
             "-m",
+            metavar="MESSAGE",
             help="The new history entry's comment. Default: `merge IMAGE to PARENT`, or "
             "`create new from IMAGE`.",
             show_default=False,

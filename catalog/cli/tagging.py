@@ -14,8 +14,18 @@ from catalog.services.tag import tag_image
 
 def tag(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="The image: a name[:tag], name@digest or ID.")],
-    target: Annotated[str, typer.Argument(help="The new name[:tag] (latest by default).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SOURCE_IMAGE[:TAG]", help="The image: a name[:tag], name@digest or ID."
+        ),
+    ],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="TARGET_IMAGE[:TAG]", help="The new name[:tag] (latest by default)."
+        ),
+    ],
 ) -> None:
     """Create TARGET as a new tag for the image SOURCE names (an existing tag moves)."""
     catalog = open_from(ctx)
@@ -25,7 +35,9 @@ def tag(
 
 def remove(
     ctx: typer.Context,
-    images: Annotated[list[str], typer.Argument(help="Names or IDs of the images.")],
+    images: Annotated[
+        list[str], typer.Argument(metavar="IMAGE", help="Names or IDs of the images.")
+    ],
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Force removal of the image.")
     ] = False,
