@@ -1,6 +1,6 @@
 """The database engine and sessions: built by a factory, never at import.
 
-SQLite policy lives here (STYLE.md item 3). pysqlite on Python 3.11 opens transactions
+SQLite policy lives here. pysqlite on Python 3.11 opens transactions
 itself, lazily and only before DML, which breaks SAVEPOINTs and lets two writers deadlock
 into "database is locked". So we switch its handling off (`isolation_level=None`) and emit
 `BEGIN` ourselves: `BEGIN IMMEDIATE` for writers, which takes the write lock up front and
@@ -68,7 +68,7 @@ def writer_engine(engine: Engine) -> Engine:
 
 
 class Database:
-    """An engine with separate session factories for readers and writers (STYLE.md item 4)."""
+    """An engine with separate session factories for readers and writers."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -1,1 +1,2 @@
-"""Service functions: they take a session keyword-only and never commit (STYLE.md item 4)."""
+"""Service functions: they take a session keyword-only and never commit; the command or
+request that started the work commits once."""
