@@ -49,8 +49,9 @@ class PlainCommand(TyperCommand):
         options: list[tuple[str, str]] = []
         for param in self.get_params(ctx):
             if param.param_type_name == "argument":
-                if getattr(param, "help", None):
-                    arguments.append((_argument_name(param), param.help))
+                help_text = getattr(param, "help", None)  # Typer's arguments carry help
+                if help_text:
+                    arguments.append((_argument_name(param), str(help_text)))
                 continue
             record = param.get_help_record(ctx)
             if record is not None:
