@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -228,6 +229,15 @@ class Registry:
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
 
+    def copy_out(self, name: str, destination: str) -> None:
+        """`skopeo copy docker://HOST/NAME DESTINATION` (every blob verified)."""
+        assert SKOPEO is not None
+        subprocess.run(
+            [SKOPEO, "copy", "-q", *self.skopeo_auth("src"), f"docker://{self.ref(name)}",
+             destination],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+
     def inspect(self, name: str, *options: str) -> dict[str, Any]:
         assert SKOPEO is not None
         result = subprocess.run(
@@ -351,7 +361,8 @@ def _wait_until_up(
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {registry.logs[0].read_text()[-2000:]}")
         try:
-            httpx.get(url, verify=str(cert.ca) if cert else False, timeout=2)
+            verify = ssl.create_default_context(cafile=str(cert.ca)) if cert else False
+            httpx.get(url, verify=verify, timeout=2)
             return
         except httpx.HTTPError:
             time.sleep(0.05)

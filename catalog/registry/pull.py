@@ -38,7 +38,13 @@ from catalog.errors import CatalogError, InvalidReference, NotFound
 from catalog.imageconfig import MAX_CONFIG_BYTES, ImageConfig, parse_config
 from catalog.layers import ingest_layer
 from catalog.models import ImageConfig as ImageConfigRow
-from catalog.reference import Named, familiar_string, parse_normalized_named, with_digest, with_tag
+from catalog.reference import (
+    Named,
+    familiar_string,
+    parse_normalized_named,
+    with_digest,
+    with_tag,
+)
 from catalog.registry.client import (
     DOWNLOAD_CHUNK,
     RegistryClient,
@@ -332,14 +338,19 @@ class Puller:
                 _ResponseReader(response.iter_raw(DOWNLOAD_CHUNK), on_bytes, cancelled),
                 buffer_size=DOWNLOAD_CHUNK,
             )
-            ingested = ingest_layer(
-                store,
-                reader,
-                expected_diff_id=diff_id,
-                expected_digest=digest,
-                expected_size=size,
-                description=f"layer {digest}",
-            )
+            try:
+                ingested = ingest_layer(
+                    store,
+                    reader,
+                    expected_diff_id=diff_id,
+                    expected_digest=digest,
+                    expected_size=size,
+                    description=f"layer {digest}",
+                )
+            except CatalogError as exc:
+                if digest in exc.message:
+                    raise
+                raise type(exc)(f"layer {digest}: {exc.message}") from None
         self.progress.status("Download complete", layer_id)
         self.progress.status("Pull complete", layer_id)
         seen = Distribution(
@@ -354,9 +365,11 @@ class Puller:
     # --- the whole ---
 
     def run(self) -> PullResult:
+        image = self.resolve()
+        # After the manifest, in moby's words (the repository's path): a pull that fails
+        # before has no output.
         shown_as = self.named.tag or short_id(self.named.digest or "")
         self.progress.status(f"Pulling from {self.path}", shown_as)
-        image = self.resolve()
         layers, distributions, downloaded = self.store_layers(image)
         config = image.config
         repo_digest = with_digest(Named(self.named.domain, self.named.path), image.resolved_digest)
