@@ -67,7 +67,7 @@ def _tar_of_random(path: Path, name: str, size: int, seed: int) -> None:
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = size, 0o644, 0
-        tar.addfile(info, Random())  # type: ignore[arg-type]
+        tar.addfile(info, Random())
 
 
 def _digest_file(path: Path) -> tuple[str, int]:
