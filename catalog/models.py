@@ -319,3 +319,50 @@ class Container(Base):
     image_id: Mapped[Sha256]
     state: Mapped[str] = mapped_column(String(16))
     created: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+# --- Registries (issue 16): what pull and push learned, kept so they can skip work ---
+
+
+class LayerDistribution(Base):
+    """A compressed form a layer was seen as in a registry: the blob `digest` (of
+    `media_type`, `size` bytes) in `repository` holds the layer whose uncompressed tar is
+    the blob `diff_id` (Docker's v2 metadata). Recorded only once verified: a pull hashed
+    and decompressed it, or a push made it. Push asks the registry for these before it
+    compresses anything, and mounts them from another repository of the same registry."""
+
+    __tablename__ = "layer_distributions"
+    __table_args__ = (
+        CheckConstraint(digest_shape("digest"), name="digest_shape"),
+        CheckConstraint("size >= 0", name="size_not_negative"),
+        CheckConstraint("length(repository) > 0", name="repository_not_empty"),
+    )
+
+    digest: Mapped[str] = mapped_column(String(135), primary_key=True)
+    # The normalized name (`docker.io/library/busybox`), as in image_references.
+    repository: Mapped[str] = mapped_column(String(512), primary_key=True)
+    # CASCADE: the fact goes with the layer's blob (rmi, gc).
+    diff_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("blobs.digest", ondelete="CASCADE"), index=True
+    )
+    media_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[ByteCount]
+    seen_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+class ImageManifest(Base):
+    """A manifest (or index) an image was pulled or pushed as, byte for byte, so that a
+    push of an unchanged image puts the same bytes and the digest stays the same."""
+
+    __tablename__ = "image_manifests"
+    __table_args__ = (
+        CheckConstraint(digest_shape("digest"), name="digest_shape"),
+        Index("ix_image_manifests_image_id_seen_at", "image_id", "seen_at"),
+    )
+
+    digest: Mapped[str] = mapped_column(String(135), primary_key=True)
+    # CASCADE: an image's manifests go with it.
+    image_id: Mapped[Sha256] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    media_type: Mapped[str] = mapped_column(String(255))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    seen_at: Mapped[Timestamp] = mapped_column(default=utcnow)

@@ -132,6 +132,7 @@ class Served:
         host: str | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 120,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """The real docker CLI against this server (an empty DOCKER_CONFIG)."""
         assert DOCKER is not None
@@ -149,6 +150,7 @@ class Served:
             env=environment,
             timeout=timeout,
             check=False,
+            input=input,
         )
 
     def paths_since(self, mark: int) -> list[str]:

@@ -21,6 +21,7 @@ from catalog.cli import (
     load,
     maintenance,
     prune,
+    registry,
     reports,
     save,
     serve,
@@ -76,6 +77,7 @@ COMMAND_MODULES: tuple[Any, ...] = (
     maintenance,
     serve,
     squash,
+    registry,
 )
 for _module in COMMAND_MODULES:
     _module.register(app, image.app)

@@ -868,3 +868,8 @@ async def catalog_squash(
         },
         201,
     )
+
+
+# The registry endpoints (pull, push, login) live in their own module; importing it
+# registers its routes.
+from catalog.server import distribution  # noqa: E402, F401
