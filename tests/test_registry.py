@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from builders import ImageBuilder, layer_tar
-from conftest import SHARED, need
+from conftest import image_fixture, need
 from registries import (
     DOCKER_REGISTRY,
     ENABLE,
@@ -37,11 +37,10 @@ from catalog.layers import ingest_layer
 from catalog.models import Image, ImageManifest, LayerDistribution
 from catalog.registry.settings import SETTINGS_FILE
 
-FIXTURES = SHARED / "fixtures" / "images"
-HELLO = FIXTURES / "google-go-containerregistry/tarball/hello-world-v25.tar"
-DIVE_DOCKER = FIXTURES / "wagoodman-dive/test-docker-image.tar"
-DIVE_ZSTD = FIXTURES / "wagoodman-dive/test-oci-zstd-image.tar"
-MULTI = FIXTURES / "regclient-regclient/testrepo"
+HELLO = image_fixture("google-go-containerregistry/tarball/hello-world-v25.tar")
+DIVE_DOCKER = image_fixture("wagoodman-dive/test-docker-image.tar")
+DIVE_ZSTD = image_fixture("wagoodman-dive/test-oci-zstd-image.tar")
+MULTI = image_fixture("regclient-regclient/testrepo")
 # The multi-platform index `v1` of regclient's testrepo: amd64 and arm64, two attestations.
 MULTI_INDEX = "sha256:7ceb9b6bcc274697d0c38be6214b50cec79d601bc61708747d3f6cb772f6c6fa"
 MULTI_AMD64_CONFIG = "sha256:03d7b3c657a4af5b4ff7967bf843d04a93008f28d658a7df3f679b2c7e519639"
@@ -51,7 +50,6 @@ Cli = Callable[..., Result]
 
 def tools() -> None:
     need(DOCKER_REGISTRY and SKOPEO and OPENSSL, f"docker-registry, skopeo, openssl: {ENABLE}")
-    need(FIXTURES.is_dir(), f"shared image fixtures at {FIXTURES}")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from conftest import need
+from conftest import image_fixture, need
 from registries import (
     DOCKER_REGISTRY,
     ENABLE,
@@ -19,17 +19,16 @@ from registries import (
     outward_address,
     run_registry,
 )
-from serving import DOCKER, FIXTURES, Served, serve_catalog
+from serving import DOCKER, DOCKER_MISSING, Served, serve_catalog
 
 from catalog.registry.settings import SETTINGS_FILE
 
-HELLO = FIXTURES / "google-go-containerregistry/tarball/hello-world-v25.tar"
+HELLO = image_fixture("google-go-containerregistry/tarball/hello-world-v25.tar")
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     need(DOCKER_REGISTRY and SKOPEO and OPENSSL, f"docker-registry, skopeo, openssl: {ENABLE}")
-    need(FIXTURES.is_dir(), f"shared image fixtures at {FIXTURES}")
     with run_registry(tmp_path_factory.mktemp("registry")) as running:
         running.put(f"docker-archive:{HELLO}", "hello:latest")
         yield running
@@ -37,7 +36,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iterator[Served]:
-    need(DOCKER, "the docker CLI (docker.io or docker-ce-cli) on PATH")
+    need(DOCKER, DOCKER_MISSING)
     with serve_catalog(tmp_path_factory.mktemp("served"), populated=False, unix=False) as running:
         yield running
 

@@ -130,12 +130,15 @@ def _settings(ctx: typer.Context, insecure: list[str] | None) -> RegistrySetting
 
 def pull_command(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(help="NAME[:TAG|@DIGEST] in a registry.")],
+    reference: Annotated[
+        str, typer.Argument(metavar="NAME[:TAG|@DIGEST]", help="The image in a registry.")
+    ],
     platform: Annotated[
         str | None,
         typer.Option(
             "--platform",
-            help="Pull this platform (os/arch\\[/variant]) of a multi-platform image; "
+            metavar="OS/ARCH[/VARIANT]",
+            help="Pull this platform (os/arch[/variant]) of a multi-platform image; "
             "default: the host's.",
             show_default=False,
         ),
@@ -173,7 +176,12 @@ def pull_command(
 
 def push_command(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(help="NAME[:TAG] of an image in the catalog.")],
+    reference: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME[:TAG]", help="An image in the catalog, named for the registry."
+        ),
+    ],
     quiet: QuietOption = False,
     insecure: InsecureOption = None,
 ) -> None:
@@ -202,10 +210,14 @@ def login_command(
         ),
     ] = None,
     username: Annotated[
-        str | None, typer.Option("--username", "-u", help="Username.", show_default=False)
+        str | None,
+        typer.Option("--username", "-u", metavar="USERNAME", help="Username.", show_default=False),
     ] = None,
     password: Annotated[
-        str | None, typer.Option("--password", "-p", help="Password or token.", show_default=False)
+        str | None,
+        typer.Option(
+            "--password", "-p", metavar="PASSWORD", help="Password or token.", show_default=False
+        ),
     ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Take the password from stdin.")

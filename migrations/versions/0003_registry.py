@@ -4,7 +4,7 @@
 instead of compressing and uploading them; `image_manifests` keeps manifests byte for byte,
 so pushing an unchanged image reproduces its digest.
 
-Revision ID: 0005
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-07 20:38:19.468490
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
