@@ -39,8 +39,8 @@ from typing import Any
 from sqlalchemy import Connection, ForeignKeyConstraint, Table, text
 
 from catalog.context import Catalog
-from catalog.db import writer_engine
-from catalog.models import (
+from catalog.db.engine import writer_engine
+from catalog.db.models import (
     Blob,
     Container,
     Image,

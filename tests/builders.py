@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.context import Catalog
-from catalog.digest import sha256_digest
-from catalog.imageconfig import parse_config
-from catalog.layers import ingest_layer
-from catalog.reference import parse_normalized_named, tag_name_only
+from catalog.domain.digest import sha256_digest
+from catalog.domain.imageconfig import parse_config
+from catalog.domain.reference import parse_normalized_named, tag_name_only
 from catalog.services.images import StoredLayer, register_image, set_reference
+from catalog.storage.layers import ingest_layer
 
 # A file's content, or an entry built by hand (directories, links, whiteouts, ...).
 Entry = bytes | tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]

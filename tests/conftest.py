@@ -22,10 +22,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
-from catalog import schema
 from catalog.cli.main import app
 from catalog.context import Catalog, open_catalog
-from catalog.db import create_catalog_engine
+from catalog.db import schema
+from catalog.db.engine import create_catalog_engine
 from catalog.settings import Location, normalize_database_url
 
 TEST_DATABASE_URL_ENV = "CATALOG_TEST_DATABASE_URL"

@@ -1,4 +1,4 @@
-"""Comparing filesystem trees built from layer tars (catalog.changeset), for the squash
+"""Comparing filesystem trees built from layer tars (catalog.domain.changeset), for the squash
 invariant of layers-and-squash.md §4.4: apply(B + [S]) == apply(B + R)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from catalog.archive.formats import read_archive
-from catalog.archive.source import open_archive
-from catalog.changeset import Content, ContentReader, Tree, apply_layers, squash_layers
-from catalog.compression import open_decompressed
-from catalog.digest import sha256_digest
+from catalog.domain.changeset import Content, ContentReader, Tree, apply_layers, squash_layers
+from catalog.domain.digest import sha256_digest
+from catalog.storage.archive.formats import read_archive
+from catalog.storage.archive.source import open_archive
+from catalog.storage.compression import open_decompressed
 
 TYPE_NAMES = {
     tarfile.REGTYPE: "file",

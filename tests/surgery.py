@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select, text
 
 from catalog.context import Catalog
-from catalog.models import Blob, Image, ImageReference, Layer
-from catalog.store import TEMPORARY_PREFIX
+from catalog.db.models import Blob, Image, ImageReference, Layer
+from catalog.storage.content import TEMPORARY_PREFIX
 
 HOUR = 3600.0
 

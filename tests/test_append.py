@@ -21,10 +21,18 @@ from sqlalchemy import func, select
 from typer.testing import Result
 
 from catalog.context import Catalog
-from catalog.digest import chain_ids, image_id
-from catalog.models import Blob, Image, ImageHistory, ImageLabel, ImageLayer, ImageReference, Layer
-from catalog.models import ImageConfig as ImageConfigRow
-from catalog.services.append import child_config, host_platform, pack_directory
+from catalog.db.models import (
+    Blob,
+    Image,
+    ImageHistory,
+    ImageLabel,
+    ImageLayer,
+    ImageReference,
+    Layer,
+)
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.digest import chain_ids, image_id
+from catalog.operations.append import child_config, host_platform, pack_directory
 
 BASE = layer_tar([("etc", directory()), ("etc/os-release", b"ID=test\n")])
 LAYER = layer_tar([("app", directory()), ("app/run", b"#!/bin/sh\necho hi\n")])

@@ -1,4 +1,4 @@
-"""catalog.archive: reading archives' members safely, and understanding their formats.
+"""catalog.storage.archive: reading archives' members safely, and understanding their formats.
 No database here; see test_load.py for loading into a catalog."""
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from archive_builders import (
 from builders import diff_id, directory, hardlink, image_config, layer_tar, symlink
 from conftest import SHARED, need
 
-from catalog.archive.formats import Platform, parse_platform, read_archive
-from catalog.archive.source import (
+from catalog.domain.reference import familiar_string
+from catalog.errors import CatalogError, InvalidArchive, NotFound
+from catalog.storage.archive.formats import Platform, parse_platform, read_archive
+from catalog.storage.archive.source import (
     MAX_JSON_BYTES_CEILING,
     ArchiveLimits,
     DirectoryArchive,
@@ -36,9 +38,7 @@ from catalog.archive.source import (
     normalize_archive_path,
     open_archive,
 )
-from catalog.compression import DecompressionLimits
-from catalog.errors import CatalogError, InvalidArchive, NotFound
-from catalog.reference import familiar_string
+from catalog.storage.compression import DecompressionLimits
 
 LAYER = layer_tar({"etc/hostname": b"catalog\n", "bin/sh": b"#!" + b"x" * 100})
 OTHER_LAYER = layer_tar({"app/run": b"run"})

@@ -1,4 +1,4 @@
-"""catalog.changeset: applying layers to an index and squashing a range into one layer.
+"""catalog.domain.changeset: applying layers to an index and squashing a range into one layer.
 
 Every scenario of layers-and-squash.md §4.5 that is about the layer (all but 35 and 37,
 which are about the image and are in test_squash.py) is a test here, named by its
@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from layer_trees import LayerSet, Squash, archive_layers, read_entries, squash
 
-from catalog.changeset import Tree, apply_layers, plan_changes, squash_layers
+from catalog.domain.changeset import Tree, apply_layers, plan_changes, squash_layers
+from catalog.domain.imageconfig import EMPTY_LAYER_DIFF_IDS
 from catalog.errors import InvalidArchive
-from catalog.imageconfig import EMPTY_LAYER_DIFF_IDS
 
 FIXTURES = SHARED / "fixtures" / "images"
 MOBY_EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"

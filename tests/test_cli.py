@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from catalog import __version__, schema
+from catalog import __version__
 from catalog.cli.main import app
-from catalog.db import create_catalog_engine
+from catalog.db import schema
+from catalog.db.engine import create_catalog_engine
 from catalog.settings import Location, default_root
 
 
@@ -110,7 +111,7 @@ def test_db_commands(runner: CliRunner, root: Path, empty_db_url: str) -> None:
 def test_db_check_reports_drift(cli: Callable[..., Result], db_url: str) -> None:
     from sqlalchemy import text
 
-    from catalog.db import create_catalog_engine
+    from catalog.db.engine import create_catalog_engine
 
     cli("db", "upgrade")
     engine = create_catalog_engine(db_url)

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from typer.testing import Result
 
 from catalog.context import Catalog
+from catalog.db.models import Container
 from catalog.errors import Conflict, InvalidReference, NotFound
-from catalog.models import Container
 from catalog.services import containers as service
 from catalog.services.containers import (
     create_container,

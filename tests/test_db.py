@@ -13,10 +13,10 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from catalog.context import Catalog
-from catalog.db import BUSY_TIMEOUT_MS, Database, create_catalog_engine
-from catalog.digest import sha256_digest
-from catalog.models import Blob, Image, ImageLayer, ImageReference
-from catalog.schema import ensure_schema
+from catalog.db.engine import BUSY_TIMEOUT_MS, Database, create_catalog_engine
+from catalog.db.models import Blob, Image, ImageLayer, ImageReference
+from catalog.db.schema import ensure_schema
+from catalog.domain.digest import sha256_digest
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ WRITER = textwrap.dedent(
     import sys
     from sqlalchemy import func, select
     from catalog.context import open_catalog
-    from catalog.digest import sha256_digest
-    from catalog.models import Blob
+    from catalog.domain.digest import sha256_digest
+    from catalog.db.models import Blob
     from catalog.settings import Location, normalize_database_url
     from pathlib import Path
 
@@ -192,7 +192,7 @@ def test_datetimes_come_back_as_utc(catalog: Catalog) -> None:
 
 def test_writers_run_one_at_a_time(catalog: Catalog) -> None:
     """While a writer is open, a second writer can't start (readers still can)."""
-    from catalog.db import WRITER_LOCK
+    from catalog.db.engine import WRITER_LOCK
 
     with catalog.database.write() as session:
         session.execute(select(1))

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from typer.testing import Result
 
 from catalog.context import Catalog
-from catalog.digest import chain_ids, short_id
+from catalog.db.models import Blob, Container, Image, ImageReference, Layer
+from catalog.domain.digest import chain_ids, short_id
+from catalog.domain.reference import parse_normalized_named
 from catalog.errors import Conflict, InvalidReference, NotFound
-from catalog.models import Blob, Container, Image, ImageReference, Layer
-from catalog.reference import parse_normalized_named
 from catalog.services.containers import create_container
 from catalog.services.delete import (
     ImageDeletion,

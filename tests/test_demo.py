@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from typer.testing import Result
 
 from catalog.context import Catalog, open_catalog
-from catalog.models import Container, Image, ImageLayer, ImageReference
-from catalog.reference import familiar_string
-from catalog.services.demo import STEPS, build_demo, is_empty
+from catalog.db.models import Container, Image, ImageLayer, ImageReference
+from catalog.domain.reference import familiar_string
+from catalog.operations.demo import STEPS, build_demo, is_empty
 from catalog.services.refstore import references_by_image
 from catalog.services.reports import run_report
 from catalog.settings import Location, normalize_database_url

@@ -1,4 +1,4 @@
-"""Tests for catalog.digest: go-digest validation, chain and image IDs, streaming hashes."""
+"""Tests for catalog.domain.digest: go-digest validation, chain and image IDs, streaming hashes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog import digest as dg
+from catalog.domain import digest as dg
 from catalog.errors import InvalidDigest
 
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.errors import InvalidFilter
-from catalog.filters import (
+from catalog.docker.filters import (
     FilterArgs,
     filters_from_json,
     label_checks,
     parse_filter_flags,
     path_pattern_regex,
 )
-from catalog.gotime import GoTimeError, parse_docker_timestamp, parse_duration
-from catalog.reference import BadPattern, path_match
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp, parse_duration
+from catalog.domain.reference import BadPattern, path_match
+from catalog.errors import InvalidFilter
 
 
 def test_cli_flags_split_at_the_first_equals() -> None:

@@ -28,13 +28,13 @@ from surgery import (
 )
 from typer.testing import Result
 
-import catalog.services.fsck as fsck_service
+import catalog.operations.fsck.check as fsck_service
 from catalog.context import Catalog
-from catalog.digest import chain_ids, sha256_digest
-from catalog.models import Blob, Image, ImageConfig, ImageReference, Layer
+from catalog.db.models import Blob, Image, ImageConfig, ImageReference, Layer
+from catalog.domain.digest import chain_ids, sha256_digest
+from catalog.operations.fsck.check import FsckReport, check_catalog, scan_blob
+from catalog.operations.gc import collect_garbage
 from catalog.services.delete import delete_images, remove_blob_files
-from catalog.services.fsck import FsckReport, check_catalog, scan_blob
-from catalog.services.gc import collect_garbage
 
 Cli = Callable[..., Result]
 FIXTURES = SHARED / "fixtures" / "images"

@@ -30,23 +30,23 @@ from surgery import (
 )
 from typer.testing import Result
 
-import catalog.services.load as load_service
+import catalog.operations.load as load_service
 from catalog.context import Catalog
-from catalog.digest import chain_ids
-from catalog.imageconfig import parse_config
-from catalog.layers import ingest_layer
-from catalog.models import Base
-from catalog.services.fsck import check_catalog
-from catalog.services.gc import (
+from catalog.db.models import Base
+from catalog.docker.humanize import human_size
+from catalog.domain.digest import chain_ids
+from catalog.domain.imageconfig import parse_config
+from catalog.operations.fsck.check import check_catalog
+from catalog.operations.gc import (
     DEFAULT_GRACE_SECONDS,
     GarbageReport,
     collect_garbage,
     remove_unused_rows,
     unused_layers,
 )
+from catalog.operations.load import load_archive
 from catalog.services.images import StoredLayer, register_image
-from catalog.services.load import load_archive
-from catalog.units import human_size
+from catalog.storage.layers import ingest_layer
 
 Cli = Callable[..., Result]
 FIXTURES = SHARED / "fixtures" / "images"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from catalog.domain.imageconfig import format_timestamp, parse_config, parse_timestamp
 from catalog.errors import InvalidArchive
-from catalog.imageconfig import format_timestamp, parse_config, parse_timestamp
 
 DIFF = "sha256:" + "a" * 64
 

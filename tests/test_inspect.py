@@ -13,11 +13,11 @@ from builders import ImageBuilder, diff_id, layer_tar
 from sqlalchemy import event
 from typer.testing import Result
 
-from catalog.cli.tabwriter import ellipsis, tabwrite
 from catalog.context import Catalog
-from catalog.durations import go_rfc3339, human_duration
+from catalog.docker.humanize import go_rfc3339, human_duration
+from catalog.docker.tabwriter import ellipsis, tabwrite
+from catalog.domain.reference import parse_normalized_named
 from catalog.errors import NotFound
-from catalog.reference import parse_normalized_named
 from catalog.services.images import set_reference
 from catalog.services.inspect import image_history, inspect_image, inspect_images, rfc3339_nano
 

@@ -15,10 +15,10 @@ from sqlalchemy import event
 from typer.testing import Result
 
 from catalog.context import Catalog
+from catalog.docker.filters import FilterArgs, parse_filter_flags
+from catalog.domain.imageconfig import format_timestamp
+from catalog.domain.reference import parse_normalized_named, tag_name_only, with_digest, with_name
 from catalog.errors import CatalogError, InvalidFilter, NotFound
-from catalog.filters import FilterArgs, parse_filter_flags
-from catalog.imageconfig import format_timestamp
-from catalog.reference import parse_normalized_named, tag_name_only, with_digest, with_name
 from catalog.services.containers import create_container
 from catalog.services.images import set_reference
 from catalog.services.listing import ImageSummary, disk_usage, list_images
@@ -190,7 +190,7 @@ def test_b1_since_and_before_by_id(cat: Catalogue, versions: list[str]) -> None:
 
 def test_b2_until_folds_into_before(cat: Catalogue, versions: list[str]) -> None:
     with cat.catalog.database.read() as session:
-        from catalog.models import Image
+        from catalog.db.models import Image
 
         created = {i.id: i.created for i in session.query(Image)}
     flags = [
@@ -228,7 +228,7 @@ def test_until_forms(cat: Catalogue, versions: list[str]) -> None:
 def test_images_without_created_drop_out_under_time_filters(cat: Catalogue) -> None:
     from builders import image_config
 
-    from catalog.digest import sha256_digest
+    from catalog.domain.digest import sha256_digest
 
     layer = unique_layer("nocreated")
     config = json.loads(image_config([sha256_digest(layer)]))
@@ -590,7 +590,7 @@ def test_z_truth_table(
 
 def test_z9_until_is_strict(cat: Catalogue, z: dict[str, str]) -> None:
     with cat.catalog.database.read() as session:
-        from catalog.models import Image
+        from catalog.db.models import Image
 
         created = session.get(Image, z["A"]).created  # type: ignore[union-attr]
     assert created is not None

@@ -38,17 +38,17 @@ from rich.progress import Progress, TextColumn
 from sqlalchemy import func, select
 from typer.testing import Result
 
-import catalog.archive.source as archive_source
-from catalog.archive.source import ArchiveLimits
+import catalog.storage.archive.source as archive_source
 from catalog.cli.load import RichLoadProgress, progress_bar
-from catalog.compression import DecompressionLimits
 from catalog.context import Catalog
+from catalog.db.models import Base, ImageLayer, ImageReference, Layer
+from catalog.db.models import Image as ImageRow
 from catalog.errors import InvalidArchive
-from catalog.layers import LayerLimits
-from catalog.models import Base, ImageLayer, ImageReference, Layer
-from catalog.models import Image as ImageRow
-from catalog.services import load as load_service
-from catalog.services.load import load_archive
+from catalog.operations import load as load_service
+from catalog.operations.load import load_archive
+from catalog.storage.archive.source import ArchiveLimits
+from catalog.storage.compression import DecompressionLimits
+from catalog.storage.layers import LayerLimits
 
 FIXTURES = SHARED / "fixtures" / "images"
 Cli = Callable[..., Result]

@@ -10,8 +10,8 @@ from builders import ImageBuilder, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog
+from catalog.domain.reference import parse_normalized_named
 from catalog.errors import InvalidReference, NotFound
-from catalog.reference import parse_normalized_named
 from catalog.services.images import set_reference
 from catalog.services.lookup import resolve_image, resolve_image_id
 

@@ -10,8 +10,8 @@ from builders import ImageBuilder, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog
+from catalog.docker.filters import FilterArgs, parse_filter_flags
 from catalog.errors import InvalidFilter
-from catalog.filters import FilterArgs, parse_filter_flags
 from catalog.services.containers import create_container
 from catalog.services.listing import disk_usage, list_images
 from catalog.services.prune import PruneReport, prune_images

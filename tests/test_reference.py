@@ -1,4 +1,4 @@
-"""Tests for catalog.reference: every case of reference-cases.json, Go's path.Match table,
+"""Tests for catalog.domain.reference: every case of reference-cases.json, Go's path.Match table,
 and properties of the grammar."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog import digest as dg
-from catalog import reference as R
+from catalog.domain import digest as dg
+from catalog.domain import reference as R
 from catalog.errors import InvalidReference
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "reference-cases.json"

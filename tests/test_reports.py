@@ -27,10 +27,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from typer.testing import Result
 
 from catalog.context import Catalog, open_catalog
+from catalog.db.models import Container
+from catalog.docker.filters import parse_filter_flags
+from catalog.docker.humanize import human_size
+from catalog.domain.reference import parse_normalized_named, with_digest, with_name
 from catalog.errors import CatalogError
-from catalog.filters import parse_filter_flags
-from catalog.models import Container
-from catalog.reference import parse_normalized_named, with_digest, with_name
 from catalog.services.containers import create_container
 from catalog.services.delete import Deleter
 from catalog.services.images import set_reference
@@ -43,7 +44,6 @@ from catalog.services.reports import (
     run_report,
 )
 from catalog.settings import Location, normalize_database_url
-from catalog.units import human_size
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
 NOW = T0 + timedelta(days=60)

@@ -24,11 +24,11 @@ from typer.testing import CliRunner, Result
 
 from catalog.cli.main import app as app_cli
 from catalog.context import Catalog, open_catalog
-from catalog.models import Image, ImageLayer, ImageReference, Layer
-from catalog.models import ImageConfig as ImageConfigRow
-from catalog.reference import parse_normalized_named
+from catalog.db.models import Image, ImageLayer, ImageReference, Layer
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.reference import parse_normalized_named
+from catalog.operations.save import save_images
 from catalog.services.images import set_reference
-from catalog.services.save import save_images
 from catalog.settings import Location, normalize_database_url
 
 BASE = layer_tar([("etc", directory()), ("etc/os-release", b"ID=test\n")])

@@ -11,11 +11,11 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from catalog import schema
 from catalog.context import open_catalog
-from catalog.db import create_catalog_engine
+from catalog.db import schema
+from catalog.db.engine import create_catalog_engine
+from catalog.db.models import Base
 from catalog.errors import SchemaOutOfDate
-from catalog.models import Base
 from catalog.settings import Location, normalize_database_url
 
 

@@ -1,4 +1,4 @@
-"""`catalog image squash` and catalog.services.squash: the image side of squashing.
+"""`catalog image squash` and catalog.operations.squash: the image side of squashing.
 
 The layer merge itself is tested scenario by scenario in test_changeset.py; here: which
 layers are squashed (§4.5 #35), the config and history (§4.1, #37), the rows, tags and
@@ -28,16 +28,16 @@ from layer_trees import TreeView, view
 from sqlalchemy import select
 from typer.testing import Result
 
-from catalog.changeset import apply_layers
 from catalog.context import Catalog, open_catalog
-from catalog.digest import chain_ids, image_id, sha256_digest
+from catalog.db.models import Base, Image, ImageLayer, ImageReference, Layer
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.changeset import apply_layers
+from catalog.domain.digest import chain_ids, image_id, sha256_digest
 from catalog.errors import CatalogError, CorruptBlob, InvalidArchive
-from catalog.models import Base, Image, ImageLayer, ImageReference, Layer
-from catalog.models import ImageConfig as ImageConfigRow
-from catalog.services.fsck import check_catalog
-from catalog.services.load import load_archive
-from catalog.services.save import save_images
-from catalog.services.squash import FAULT_INJECT_ENV, squash_image
+from catalog.operations.fsck.check import check_catalog
+from catalog.operations.load import load_archive
+from catalog.operations.save import save_images
+from catalog.operations.squash import FAULT_INJECT_ENV, squash_image
 from catalog.settings import Location, normalize_database_url
 
 Cli = Callable[..., Result]
@@ -448,7 +448,7 @@ def test_an_ambiguous_layer_is_refused(catalog: Catalog, images: ImageBuilder) -
 def test_original_deleted_while_squashing(
     catalog: Catalog, images: ImageBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catalog.services import squash as squash_service
+    from catalog.operations import squash as squash_service
     from catalog.services.delete import delete_images
 
     lone = images.add([layer_tar([("a", b"1")]), layer_tar([("b", b"2")])], tags=["lone:1"])

@@ -20,9 +20,9 @@ from typing import BinaryIO
 import pytest
 
 import catalog
-from catalog.digest import CHUNK_SIZE, sha256_digest
+from catalog.domain.digest import CHUNK_SIZE, sha256_digest
 from catalog.errors import CorruptBlob, InvalidDigest, NotFound
-from catalog.store import BlobInfo, ContentStore
+from catalog.storage.content import BlobInfo, ContentStore
 
 MIB = 1 << 20
 ABSENT = "sha256:" + "0" * 64
@@ -565,7 +565,7 @@ CRASHING_WRITER = """
 import os, sys
 from pathlib import Path
 from typing import BinaryIO
-from catalog.store import ContentStore
+from catalog.storage.content import ContentStore
 writer = ContentStore(Path(sys.argv[1])).writer()
 writer.write(b"x" * 100_000)
 writer.flush()
@@ -622,7 +622,7 @@ CONCURRENT_WRITER = """
 import sys
 from pathlib import Path
 from typing import BinaryIO
-from catalog.store import ContentStore
+from catalog.storage.content import ContentStore
 store = ContentStore(Path(sys.argv[1]))
 print("ready", flush=True)
 sys.stdin.readline()

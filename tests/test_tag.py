@@ -11,8 +11,8 @@ from sqlalchemy import select
 from typer.testing import Result
 
 from catalog.context import Catalog
+from catalog.db.models import Image, ImageReference
 from catalog.errors import InvalidReference, NotFound
-from catalog.models import Image, ImageReference
 from catalog.services.tag import tag_image
 
 DIGEST = "sha256:" + "ab" * 32

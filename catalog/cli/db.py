@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from catalog import schema
 from catalog.cli.state import open_from
+from catalog.db import schema
 
 app = typer.Typer(help="Manage the catalog database's schema.", no_args_is_help=True)
 

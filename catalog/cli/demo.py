@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import URL
 
-from catalog.cli import listing
-from catalog.cli import reports as report_commands
+from catalog.cli import images as listing
+from catalog.cli import report as report_commands
 from catalog.cli import squash as squash_commands
 from catalog.cli.state import open_from, state
 from catalog.errors import Conflict
-from catalog.services.demo import build_demo, is_empty
+from catalog.operations.demo import build_demo, is_empty
 from catalog.settings import DATABASE_FILE
 
 SQUASH_IMAGE = "demo/worker:latest"

@@ -9,30 +9,31 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from catalog import __version__, schema
+from catalog import __version__
 from catalog.cli import (
     append,
-    containers,
+    container,
     db,
     demo,
+    gc,
     image,
-    inspection,
-    listing,
+    images,
+    inspect,
     load,
-    maintenance,
     prune,
-    reports,
+    report,
     save,
     serve,
     squash,
-    tagging,
+    tag,
 )
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import CliState, open_from
+from catalog.db import schema
+from catalog.docker.humanize import human_size
 from catalog.errors import CatalogError
 from catalog.services.info import count_rows
 from catalog.settings import DATABASE_URL_ENV, ROOT_ENV
-from catalog.units import human_size
 
 
 class CatalogGroup(TyperGroup):
@@ -63,15 +64,15 @@ app.add_typer(image.app, name="image")
 COMMAND_MODULES: tuple[Any, ...] = (
     save,
     append,
-    tagging,
-    inspection,
-    containers,
+    tag,
+    inspect,
+    container,
     load,
-    listing,
+    images,
     prune,
-    reports,
+    report,
     demo,
-    maintenance,
+    gc,
     serve,
     squash,
 )

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from catalog.cli.state import open_from
-from catalog.filters import parse_filter_flags
+from catalog.docker.filters import parse_filter_flags
+from catalog.docker.humanize import human_size
 from catalog.services.delete import remove_blob_files
 from catalog.services.prune import prune_images
-from catalog.units import human_size
 
 DANGLING_WARNING = "WARNING! This will remove all dangling images."
 ALL_WARNING = (

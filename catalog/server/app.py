@@ -37,8 +37,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from catalog.archive.formats import Platform
 from catalog.context import Catalog
+from catalog.docker.filters import FilterArgs, filters_from_json
+from catalog.domain.reference import familiar_name, parse_normalized_named, tag_name_only, with_tag
 from catalog.errors import (
     CatalogError,
     Conflict,
@@ -48,8 +49,9 @@ from catalog.errors import (
     InvalidReference,
     NotFound,
 )
-from catalog.filters import FilterArgs, filters_from_json
-from catalog.reference import familiar_name, parse_normalized_named, tag_name_only, with_tag
+from catalog.operations.load import TEMPORARY_DIRNAME, load_archive
+from catalog.operations.save import save_images
+from catalog.operations.squash import squash_image
 from catalog.server import documents
 from catalog.server.openapi import openapi_document
 from catalog.server.versions import ApiVersion, UnsupportedVersion, check_version, split_version
@@ -58,12 +60,10 @@ from catalog.services.delete import delete_images, remove_blob_files
 from catalog.services.info import count_rows
 from catalog.services.inspect import image_history, inspect_image
 from catalog.services.listing import disk_usage, list_images
-from catalog.services.load import TEMPORARY_DIRNAME, load_archive
 from catalog.services.prune import prune_images
 from catalog.services.reports import OPTION_FLAGS, REPORTS, ReportOptions, run_report
-from catalog.services.save import save_images
-from catalog.services.squash import squash_image
 from catalog.services.tag import AMBIGUOUS_NAME, tag_image
+from catalog.storage.archive.formats import Platform
 
 __all__ = ["EngineApp", "InvalidRequest", "RequestTooLarge", "ServerLimits", "status_of"]
 

@@ -1,1 +1,4 @@
-"""Service functions: they take a session keyword-only and never commit (STYLE.md item 4)."""
+"""Services: functions of the rows. Each takes a `session` keyword-only and never commits:
+the caller (a command, a request, an operation) owns the transaction (STYLE.md item 4).
+Services touch no files: what needs blobs is an operation.
+"""

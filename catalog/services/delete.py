@@ -25,15 +25,15 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from catalog.digest import short_id
+from catalog.db.models import Blob, Container, Image, ImageLayer, ImageReference, Layer
+from catalog.docker.gotime import go_quote
+from catalog.domain.digest import short_id
+from catalog.domain.reference import Named, familiar_string, parse_normalized_named, tag_name_only
 from catalog.errors import CatalogError, Conflict, InvalidReference, NotFound
-from catalog.gotime import go_quote
-from catalog.models import Blob, Container, Image, ImageLayer, ImageReference, Layer
-from catalog.reference import Named, familiar_string, parse_normalized_named, tag_name_only
 from catalog.services.containers import RUNNING_STATES
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_of
-from catalog.store import ContentStore
+from catalog.storage.content import ContentStore
 
 Record = dict[str, str]
 

@@ -9,11 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from catalog.db import insert_ignoring_duplicates
-from catalog.digest import chain_ids
-from catalog.errors import InvalidArchive, NotFound
-from catalog.imageconfig import ImageConfig
-from catalog.models import (
+from catalog.db.engine import insert_ignoring_duplicates
+from catalog.db.models import (
     Blob,
     Image,
     ImageHistory,
@@ -23,10 +20,11 @@ from catalog.models import (
     Layer,
     utcnow,
 )
-from catalog.models import (
-    ImageConfig as ImageConfigRow,
-)
-from catalog.reference import Named
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.digest import chain_ids
+from catalog.domain.imageconfig import ImageConfig
+from catalog.domain.reference import Named
+from catalog.errors import InvalidArchive, NotFound
 
 
 @dataclass(frozen=True)

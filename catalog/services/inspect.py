@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.db.models import Image, ImageHistory, ImageLayer, Layer
+from catalog.db.models import ImageConfig as ImageConfigRow
 from catalog.errors import CatalogError
-from catalog.models import Image, ImageHistory, ImageLayer, Layer
-from catalog.models import ImageConfig as ImageConfigRow
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import (
     references_by_image,

@@ -34,11 +34,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
+from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.docker.filters import FilterArgs, label_checks, path_pattern_regex
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.domain.reference import BadPattern, Named
 from catalog.errors import InvalidFilter
-from catalog.filters import FilterArgs, label_checks, path_pattern_regex
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
-from catalog.reference import BadPattern, Named
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import repo_digests, repo_tags, stored_reference
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, not_, select
 from sqlalchemy.orm import Session, aliased
 
+from catalog.db.models import Image, ImageLabel, ImageReference
+from catalog.docker.filters import FilterArgs, kv_checks
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
 from catalog.errors import CatalogError, InvalidFilter
-from catalog.filters import FilterArgs, kv_checks
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.models import Image, ImageLabel, ImageReference
 from catalog.services.delete import Deleter, Record
 from catalog.services.refstore import references_by_image
 

@@ -68,9 +68,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from catalog.errors import CatalogError
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.models import (
+from catalog.db.models import (
     CONTAINER_STATES,
     Container,
     Image,
@@ -79,6 +77,8 @@ from catalog.models import (
     Layer,
     UTCDateTime,
 )
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.errors import CatalogError
 
 # How a column's values are to be shown: the CLI and the HTML report format by kind.
 ColumnKind = Literal["id", "text", "name", "count", "bytes", "time", "flag", "period"]

@@ -2,7 +2,7 @@
 difference, as moby's `SquashImage` (daemon/images/image_squash.go) makes it.
 
 Which layers. IMAGE's layers split into a base B, kept as they are, and the range R above
-it, squashed into one new layer (catalog.changeset: the diff of the two snapshots
+it, squashed into one new layer (catalog.domain.changeset: the diff of the two snapshots
 apply(B) and apply(B + R), §4.4 of layers-and-squash.md):
 
 * `--parent PARENT`: B is PARENT's layers, which must be the first layers of IMAGE;
@@ -58,14 +58,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.changeset import squash_layers
 from catalog.context import Catalog
-from catalog.digest import chain_ids
+from catalog.db.models import Blob, Image, ImageLayer, Layer
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.changeset import squash_layers
+from catalog.domain.digest import chain_ids
+from catalog.domain.imageconfig import format_timestamp, parse_config
+from catalog.domain.reference import Named
 from catalog.errors import CatalogError, Conflict
-from catalog.imageconfig import format_timestamp, parse_config
-from catalog.models import Blob, Image, ImageLayer, Layer
-from catalog.models import ImageConfig as ImageConfigRow
-from catalog.reference import Named
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
-from catalog.digest import CHUNK_SIZE, SHA256, SHA256_PREFIX, Hasher, is_sha256_digest
+from catalog.domain.digest import CHUNK_SIZE, SHA256, SHA256_PREFIX, Hasher, is_sha256_digest
 from catalog.errors import CatalogError, CorruptBlob, InvalidDigest, NotFound
 
 if TYPE_CHECKING:

@@ -47,8 +47,8 @@ from sqlalchemy import CTE, Select, Table, delete, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
-from catalog.models import Blob, Image, ImageLayer, Layer
-from catalog.store import TEMPORARY_FILE_GRACE_SECONDS, BlobInfo, ContentStore
+from catalog.db.models import Blob, Image, ImageLayer, Layer
+from catalog.storage.content import TEMPORARY_FILE_GRACE_SECONDS, BlobInfo, ContentStore
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",

@@ -29,9 +29,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
-from catalog.imageconfig import format_timestamp
-from catalog.models import Container
-from catalog.services.append import SCRATCH, append_image
+from catalog.db.models import Container
+from catalog.domain.imageconfig import format_timestamp
+from catalog.operations.append import SCRATCH, append_image
 from catalog.services.containers import create_container
 from catalog.services.info import count_rows
 from catalog.services.tag import tag_image

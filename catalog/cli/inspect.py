@@ -10,11 +10,10 @@ import typer
 
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import open_from
-from catalog.cli.tabwriter import ellipsis, tabwrite
-from catalog.digest import short_id
-from catalog.durations import HUMAN_EPOCH, created_since, go_rfc3339
+from catalog.docker.humanize import HUMAN_EPOCH, created_since, go_rfc3339, human_size
+from catalog.docker.tabwriter import ellipsis, tabwrite
+from catalog.domain.digest import short_id
 from catalog.services.inspect import HistoryItem, image_history, inspect_images
-from catalog.units import human_size
 
 CREATED_BY_WIDTH = 45
 _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")

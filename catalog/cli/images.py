@@ -12,13 +12,12 @@ import typer
 
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import open_from
-from catalog.cli.tabwriter import tabwrite
-from catalog.digest import short_id
-from catalog.durations import created_since
-from catalog.filters import parse_filter_flags
-from catalog.reference import familiar_name
+from catalog.docker.filters import parse_filter_flags
+from catalog.docker.humanize import created_since, human_size
+from catalog.docker.tabwriter import tabwrite
+from catalog.domain.digest import short_id
+from catalog.domain.reference import familiar_name
 from catalog.services.listing import DiskUsage, ImageSummary, disk_usage, list_images
-from catalog.units import human_size
 
 NONE = "<none>"
 

@@ -12,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from catalog.digest import DAEMON_ALGORITHMS, validate_digest
+from catalog.domain.digest import DAEMON_ALGORITHMS, validate_digest
 from catalog.errors import InvalidDigest, InvalidReference
 
 __all__ = [

@@ -21,9 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
-from catalog.db import writer_engine
+from catalog.db.engine import writer_engine
+from catalog.db.models import Base
 from catalog.errors import CatalogError, SchemaOutOfDate
-from catalog.models import Base
 
 # Any constant works: it only has to be the same for every catalog process.
 _PG_MIGRATION_LOCK = 0x636174616C6F67  # "catalog"
@@ -34,7 +34,7 @@ def migrations_dir() -> Path:
     spec = importlib.util.find_spec("catalog.migrations")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    source_tree = Path(__file__).resolve().parents[1] / "migrations"
+    source_tree = Path(__file__).resolve().parents[2] / "migrations"
     if (source_tree / "env.py").is_file():
         return source_tree
     raise RuntimeError("catalog's migrations are missing from this installation")

@@ -29,11 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.archive.source import Archive, MemberNotFound, normalize_archive_path
-from catalog.digest import Hasher, validate_digest
-from catalog.errors import InvalidArchive, InvalidDigest, InvalidReference, NotFound
-from catalog.imageconfig import ImageConfig, parse_config
-from catalog.reference import (
+from catalog.domain.digest import Hasher, validate_digest
+from catalog.domain.imageconfig import ImageConfig, parse_config
+from catalog.domain.reference import (
     AnchoredTagRegexp,
     Named,
     is_name_only,
@@ -41,6 +39,8 @@ from catalog.reference import (
     parse_normalized_named,
     with_tag,
 )
+from catalog.errors import InvalidArchive, InvalidDigest, InvalidReference, NotFound
+from catalog.storage.archive.source import Archive, MemberNotFound, normalize_archive_path
 
 __all__ = [
     "DEFAULT_PLATFORM",

@@ -1,4 +1,4 @@
-"""Saving images to a `docker save` archive (Docker 25+ format; see catalog.archive.writer).
+"""Saving images to a `docker save` archive (Docker 25+ format; see catalog.storage.archive.writer).
 
 Which images and tags a list of names selects follows moby's graphdriver exporter
 (daemon/internal/image/tarexport/save.go `parseNames`), with the containerd store's
@@ -26,20 +26,20 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.archive.writer import SavedImage, write_archive
 from catalog.context import Catalog
-from catalog.errors import CatalogError
-from catalog.imageconfig import parse_config
-from catalog.models import Image, ImageReference
-from catalog.models import ImageConfig as ImageConfigRow
-from catalog.reference import (
+from catalog.db.models import Image, ImageReference
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.imageconfig import parse_config
+from catalog.domain.reference import (
     DigestReference,
     Named,
     familiar_name,
     is_name_only,
     parse_any_reference,
 )
+from catalog.errors import CatalogError
 from catalog.services.lookup import find_by_id_prefix, no_such_image
+from catalog.storage.archive.writer import SavedImage, write_archive
 
 
 class _Selection:

@@ -15,10 +15,10 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from catalog.compression import DecompressionLimits, open_decompressed
-from catalog.digest import Hasher
+from catalog.domain.digest import Hasher
 from catalog.errors import InvalidArchive
-from catalog.store import BlobWriter, ContentStore
+from catalog.storage.compression import DecompressionLimits, open_decompressed
+from catalog.storage.content import BlobWriter, ContentStore
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"

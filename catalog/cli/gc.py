@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from catalog.cli.state import open_from
-from catalog.services.fsck import check_catalog
-from catalog.services.gc import DEFAULT_GRACE_SECONDS, collect_garbage
-from catalog.units import human_size
+from catalog.docker.humanize import human_size
+from catalog.operations.fsck.check import check_catalog
+from catalog.operations.gc import DEFAULT_GRACE_SECONDS, collect_garbage
 
 
 def gc(

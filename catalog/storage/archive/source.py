@@ -9,7 +9,7 @@ Three kinds of input (layers-and-squash.md §3, §5):
 - a directory holding an OCI image layout (or an unpacked `docker save`): every path is
   resolved strictly inside it, symlinks included;
 - a stream (stdin), or a file that is itself compressed (`docker load` accepts a gzip,
-  zstd, bzip2 or xz tar): it is decompressed, bounded by `catalog.compression`, into an
+  zstd, bzip2 or xz tar): it is decompressed, bounded by `catalog.storage.compression`, into an
   anonymous temporary file under the catalog's root, which disappears when closed.
 
 Member names, the paths an archive's JSON names, and link targets (when a link is followed)
@@ -36,10 +36,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from catalog.compression import NONE, SNIFF_BYTES, DecompressionLimits, open_decompressed, sniff
-from catalog.digest import CHUNK_SIZE
+from catalog.domain.digest import CHUNK_SIZE
 from catalog.errors import CatalogError, InvalidArchive
-from catalog.layers import _bounded_tarinfo
+from catalog.storage.compression import (
+    NONE,
+    SNIFF_BYTES,
+    DecompressionLimits,
+    open_decompressed,
+    sniff,
+)
+from catalog.storage.layers import _bounded_tarinfo
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -1,4 +1,5 @@
-"""Times shown as the docker CLI shows them: go-units HumanDuration and Go's layouts.
+"""Sizes and times shown as the docker CLI shows them: go-units' HumanSize and
+HumanDuration, and Go's time layouts.
 
 Pure: no SQLAlchemy, no Typer.
 """
@@ -7,8 +8,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 # docker/cli formatter: creation times before this are not shown in human units.
 HUMAN_EPOCH = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units and `%.<precision>g`.
+
+    `docker images` uses precision 3; go-units' HumanSize (docker system df) uses 4.
+    """
+    value = float(size)
+    unit = 0
+    while value >= 1000 and unit < len(_DECIMAL_UNITS) - 1:
+        value /= 1000
+        unit += 1
+    return f"{value:.{precision}g}{_DECIMAL_UNITS[unit]}"
 
 
 def human_duration(duration: timedelta) -> str:

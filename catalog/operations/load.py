@@ -1,6 +1,6 @@
 """Loading image archives, as `docker load` does: all of an archive, or none of it.
 
-Phase 1, outside any transaction: `catalog.archive` reads the archive and describes its
+Phase 1, outside any transaction: `catalog.storage.archive` reads the archive and describes its
 images (each config's ID computed from its bytes, every OCI descriptor checked), then
 every layer streams through `ingest_layer` into the content store, which checks the
 descriptor's digest and size and the config's `rootfs.diff_ids` entry, and stores the
@@ -27,16 +27,16 @@ from typing import BinaryIO, Protocol
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from catalog.archive.formats import ArchiveContents, ArchiveImage, Platform, read_archive
-from catalog.archive.source import Archive, ArchiveLimits, open_archive
 from catalog.context import Catalog
+from catalog.db.models import Image
+from catalog.domain.reference import Named, familiar_string
 from catalog.errors import InvalidArchive
-from catalog.layers import DEFAULT_LIMITS as DEFAULT_LAYER_LIMITS
-from catalog.layers import IngestedLayer, LayerLimits, ingest_layer
-from catalog.models import Image
-from catalog.reference import Named, familiar_string
 from catalog.services.images import StoredLayer, register_image, set_reference
-from catalog.store import ContentStore
+from catalog.storage.archive.formats import ArchiveContents, ArchiveImage, Platform, read_archive
+from catalog.storage.archive.source import Archive, ArchiveLimits, open_archive
+from catalog.storage.content import ContentStore
+from catalog.storage.layers import DEFAULT_LIMITS as DEFAULT_LAYER_LIMITS
+from catalog.storage.layers import IngestedLayer, LayerLimits, ingest_layer
 
 __all__ = [
     "TEMPORARY_DIRNAME",

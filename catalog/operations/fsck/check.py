@@ -8,7 +8,7 @@ Checked, each problem one line `kind: subject: detail`:
 - every layer row: its chain ID is its parent's chain ID and diff ID combined (image spec),
   its parent and blob rows exist, its blob is its diff ID, and its diff size is the sum of
   the regular-file sizes in its tar, re-scanned in the same pass as the hash, as
-  `catalog.layers` computes it on the way in (`layer-chain-id`, `layer-parent-missing`,
+  `catalog.storage.layers` computes it on the way in (`layer-chain-id`, `layer-parent-missing`,
   `layer-blob-missing`, `layer-blob`, `layer-diff-size`, `layer-tar-invalid`);
 - every image: a config row whose sha256 is the image ID, which parses; its `image_layers`
   positions are 0..n-1 and their chain IDs are `chain_ids(rootfs.diff_ids)`; every listed
@@ -75,12 +75,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from catalog.context import Catalog
-from catalog.db import Database
-from catalog.digest import CHUNK_SIZE, Hasher, chain_ids, sha256_digest
-from catalog.durations import human_duration
-from catalog.errors import CatalogError, NotFound
-from catalog.imageconfig import parse_config
-from catalog.models import (
+from catalog.db.engine import Database
+from catalog.db.models import (
     Blob,
     Container,
     Image,
@@ -91,9 +87,13 @@ from catalog.models import (
     ImageReference,
     Layer,
 )
-from catalog.reference import parse_named
-from catalog.services.gc import DEFAULT_GRACE_SECONDS, unused_layers
-from catalog.store import ContentStore
+from catalog.docker.humanize import human_duration
+from catalog.domain.digest import CHUNK_SIZE, Hasher, chain_ids, sha256_digest
+from catalog.domain.imageconfig import parse_config
+from catalog.domain.reference import parse_named
+from catalog.errors import CatalogError, NotFound
+from catalog.operations.gc import DEFAULT_GRACE_SECONDS, unused_layers
+from catalog.storage.content import ContentStore
 
 __all__ = [
     "WARNING_KINDS",
@@ -615,7 +615,7 @@ class BlobScan:
 def scan_blob(store: ContentStore, digest: str, *, as_layer: bool) -> BlobScan:
     """Hash blob `digest` and, `as_layer`, sum its regular files, in one streaming pass.
 
-    The diff size is what `catalog.layers.ingest_layer` computes (an empty file is an empty
+    The diff size is what `catalog.storage.layers.ingest_layer` computes (an empty file is an empty
     layer). Raises NotFound if the file is missing, OSError if it cannot be read.
     """
     with store.open(digest) as raw:

@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from catalog.domain.reference import BadPattern, path_match
 from catalog.errors import InvalidFilter
-from catalog.reference import BadPattern, path_match
 
 _TRUTHY = frozenset({"1", "true"})
 _FALSY = frozenset({"0", "false"})

@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
-from catalog.digest import SHA256_PREFIX, image_id, sha256_digest
+from catalog.domain.digest import SHA256_PREFIX, image_id, sha256_digest
+from catalog.domain.reference import Named, familiar_name, familiar_string
 from catalog.errors import CorruptBlob
-from catalog.reference import Named, familiar_name, familiar_string
 
 MEDIA_TYPE_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_TYPE_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

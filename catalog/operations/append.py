@@ -45,15 +45,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
+from catalog.db.models import Blob, ImageLayer, Layer
+from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.domain.imageconfig import ImageConfig, format_timestamp, parse_config, parse_timestamp
+from catalog.domain.reference import Named
 from catalog.errors import CatalogError, NotFound
-from catalog.imageconfig import ImageConfig, format_timestamp, parse_config, parse_timestamp
-from catalog.layers import ingest_layer
-from catalog.models import Blob, ImageLayer, Layer
-from catalog.models import ImageConfig as ImageConfigRow
-from catalog.reference import Named
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
+from catalog.storage.layers import ingest_layer
 
 SCRATCH = "scratch"
 # Keys of a config that describe how the base itself was built (see module doc).

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog.digest import image_id, is_sha256_digest
+from catalog.domain.digest import image_id, is_sha256_digest
 from catalog.errors import InvalidArchive
 
 # containers/image caps configs at 4 MiB; so do we.

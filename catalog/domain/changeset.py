@@ -76,7 +76,12 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from catalog.errors import InvalidArchive
-from catalog.layers import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, check_entry, normalize_entry_name
+from catalog.storage.layers import (
+    OPAQUE_WHITEOUT,
+    WHITEOUT_PREFIX,
+    check_entry,
+    normalize_entry_name,
+)
 
 __all__ = [
     "CHUNK_SIZE",

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import open_from
-from catalog.cli.tabwriter import tabwrite
-from catalog.digest import short_id
-from catalog.durations import created_since, go_time_string
+from catalog.db.models import Container
+from catalog.docker.humanize import created_since, go_time_string
+from catalog.docker.tabwriter import tabwrite
+from catalog.domain.digest import short_id
 from catalog.errors import CatalogError, NotFound
-from catalog.models import Container
 from catalog.services.containers import (
     ContainerSummary,
     create_container,

@@ -1,0 +1,3 @@
+"""The database: the engine and its sessions (`engine`), the tables (`models`), the
+schema's revision through Alembic (`schema`). No files.
+"""
