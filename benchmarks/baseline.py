@@ -38,15 +38,14 @@ from sqlalchemy.orm import Session
 
 from catalog.docker.filters import FilterArgs, label_checks
 from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.docker.pathmatch import BadPattern, path_match
 from catalog.domain.imageconfig import parse_timestamp
 from catalog.domain.reference import (
-    BadPattern,
     DigestReference,
     Named,
     familiar_name,
     familiar_string,
     parse_any_reference,
-    path_match,
     tag_name_only,
 )
 from catalog.errors import InvalidFilter, NotFound

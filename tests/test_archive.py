@@ -27,9 +27,10 @@ from archive_builders import (
 from builders import diff_id, directory, hardlink, image_config, layer_tar, symlink
 from conftest import SHARED, need
 
+from catalog.domain.platform import Platform, parse_platform
 from catalog.domain.reference import familiar_string
 from catalog.errors import CatalogError, InvalidArchive, NotFound
-from catalog.storage.archive.formats import Platform, parse_platform, read_archive
+from catalog.storage.archive.formats import read_archive
 from catalog.storage.archive.source import (
     MAX_JSON_BYTES_CEILING,
     ArchiveLimits,

@@ -9,15 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.docker.filters import (
-    FilterArgs,
-    filters_from_json,
-    label_checks,
-    parse_filter_flags,
-    path_pattern_regex,
-)
+from catalog.docker.filters import FilterArgs, filters_from_json, label_checks, parse_filter_flags
 from catalog.docker.gotime import GoTimeError, parse_docker_timestamp, parse_duration
-from catalog.domain.reference import BadPattern, path_match
+from catalog.docker.pathmatch import BadPattern, path_match, path_pattern_regex
 from catalog.errors import InvalidFilter
 
 

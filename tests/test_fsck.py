@@ -28,11 +28,14 @@ from surgery import (
 )
 from typer.testing import Result
 
-import catalog.operations.fsck.check as fsck_service
+import catalog.operations.fsck.check as fsck_check
+import catalog.operations.fsck.files as fsck_files
 from catalog.context import Catalog
 from catalog.db.models import Blob, Image, ImageConfig, ImageReference, Layer
 from catalog.domain.digest import chain_ids, sha256_digest
-from catalog.operations.fsck.check import FsckReport, check_catalog, scan_blob
+from catalog.operations.fsck.check import check_catalog
+from catalog.operations.fsck.files import scan_blob
+from catalog.operations.fsck.problems import FsckReport
 from catalog.operations.gc import collect_garbage
 from catalog.services.delete import delete_images, remove_blob_files
 
@@ -406,7 +409,7 @@ def test_a_concurrent_rmi_is_not_damage(
 ) -> None:
     """Rows are read first, files after: an rmi in between removes a file whose row fsck
     saw. That row is looked up again before a blob-missing is reported."""
-    check_files = fsck_service._check_files
+    check_files = fsck_check.check_files
 
     def rmi_then_check(*args: Any, **kwargs: Any) -> Any:
         with catalog.database.write() as session:
@@ -416,14 +419,14 @@ def test_a_concurrent_rmi_is_not_damage(
         assert not catalog.store.exists(diff_id(L4))
         return check_files(*args, **kwargs)
 
-    monkeypatch.setattr(fsck_service, "_check_files", rmi_then_check)
+    monkeypatch.setattr(fsck_check, "check_files", rmi_then_check)
     assert check(catalog) == []
 
 
 def test_a_file_removed_between_listing_and_reading_is_not_damage(
     catalog: Catalog, built: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scan = fsck_service.scan_blob
+    scan = fsck_files.scan_blob
 
     def rmi_then_scan(store: Any, digest: str, **kwargs: Any) -> Any:
         if digest == diff_id(L4):
@@ -435,7 +438,7 @@ def test_a_file_removed_between_listing_and_reading_is_not_damage(
                 )
         return scan(store, digest, **kwargs)
 
-    monkeypatch.setattr(fsck_service, "scan_blob", rmi_then_scan)
+    monkeypatch.setattr(fsck_files, "scan_blob", rmi_then_scan)
     report = check_catalog(catalog)
     assert report.problems == []
     assert report.checked.images == 3  # it saw the image the rmi then removed

@@ -11,10 +11,11 @@ import pytest
 import zstandard
 from builders import diff_id, directory, hardlink, layer_tar, symlink
 
+from catalog.domain.layertar import normalize_entry_name
 from catalog.errors import InvalidArchive
 from catalog.storage.compression import DecompressionLimits, sniff
 from catalog.storage.content import ContentStore
-from catalog.storage.layers import LayerLimits, ingest_layer, normalize_entry_name
+from catalog.storage.layers import LayerLimits, ingest_layer
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog.docker import pathmatch
 from catalog.domain import digest as dg
 from catalog.domain import reference as R
 from catalog.errors import InvalidReference
@@ -182,7 +183,7 @@ def test_familiar_match_case(case: dict[str, Any]) -> None:
         "familiar_name", lambda: R.familiar_name(ref) if isinstance(ref, R.Named) else None
     )
     if "error" in fields:
-        with pytest.raises(R.BadPattern) as info:
+        with pytest.raises(pathmatch.BadPattern) as info:
             R.familiar_match(case["pattern"], ref)
         assert fields.take("error").startswith(str(info.value) + " ")
         # Go returns false alongside the error.
@@ -407,27 +408,27 @@ GO_MATCH_TESTS: list[tuple[str, str, bool | str]] = [
 @pytest.mark.parametrize(("pattern", "name", "expected"), GO_MATCH_TESTS)
 def test_path_match_go_table(pattern: str, name: str, expected: bool | str) -> None:
     if expected == BAD:
-        with pytest.raises(R.BadPattern, match=r"^syntax error in pattern$"):
-            R.path_match(pattern, name)
+        with pytest.raises(pathmatch.BadPattern, match=r"^syntax error in pattern$"):
+            pathmatch.path_match(pattern, name)
     else:
-        assert R.path_match(pattern, name) is expected
+        assert pathmatch.path_match(pattern, name) is expected
 
 
 def test_path_match_works_on_utf8_bytes_like_go() -> None:
     """After `*` skips one byte into `€` (3 bytes), each `?` eats one invalid byte."""
-    assert R.path_match("*??", "€") is True
-    assert R.path_match("??", "€") is False
-    assert R.path_match("?", "€") is True
+    assert pathmatch.path_match("*??", "€") is True
+    assert pathmatch.path_match("??", "€") is False
+    assert pathmatch.path_match("?", "€") is True
 
 
 def test_path_match_rejects_invalid_utf8_in_a_class() -> None:
     # A lone surrogate has no UTF-8 form; Go sees the bytes as an invalid rune.
-    with pytest.raises(R.BadPattern):
-        R.path_match("[\ud800]", "a")
+    with pytest.raises(pathmatch.BadPattern):
+        pathmatch.path_match("[\ud800]", "a")
 
 
 def test_bad_pattern_is_a_value_error() -> None:
-    assert issubclass(R.BadPattern, ValueError)
+    assert issubclass(pathmatch.BadPattern, ValueError)
 
 
 # --- Spot checks of behaviour the JSON derives but does not list ---
@@ -589,7 +590,7 @@ def test_reference_filter_on_a_digest_reference() -> None:
 
 
 def test_reference_filter_reports_a_bad_pattern() -> None:
-    with pytest.raises(R.BadPattern):
+    with pytest.raises(pathmatch.BadPattern):
         R.reference_filter_match("[-x]", R.parse_normalized_named("x"))
 
 
@@ -733,7 +734,7 @@ def test_upper_case_in_the_path_is_reported_as_such(path: str, data: st.DataObje
 @given(st.text(st.characters(codec="utf-8")))
 def test_escaped_literal_pattern_matches_itself(text: str) -> None:
     escaped = re.sub(r"([*?\[\\])", r"\\\1", text)
-    assert R.path_match(escaped, text) is True
+    assert pathmatch.path_match(escaped, text) is True
 
 
 # No class matches `/`: with such classes Go's matcher, which keeps the first place a chunk
@@ -750,12 +751,12 @@ def _glob_to_regex(tokens: list[str]) -> str:
 def test_path_match_agrees_with_a_regex_translation(tokens: list[str], name: str) -> None:
     pattern = "".join(tokens)
     expected = re.fullmatch(_glob_to_regex(tokens), name) is not None
-    assert R.path_match(pattern, name) is expected
+    assert pathmatch.path_match(pattern, name) is expected
 
 
 def test_path_match_does_not_backtrack_into_an_earlier_chunk() -> None:
     """Go commits to the first place `[^a]` matches (`*`), leaving `/` for the last `*`."""
-    assert R.path_match("*[^a]*", "*/") is False
+    assert pathmatch.path_match("*[^a]*", "*/") is False
     assert re.fullmatch("[^/]*[^a][^/]*", "*/") is not None
 
 

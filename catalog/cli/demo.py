@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import URL
 
-from catalog.cli import images as listing
+from catalog.cli import images as images_command
 from catalog.cli import report as report_commands
 from catalog.cli import squash as squash_commands
+from catalog.cli import system as system_command
 from catalog.cli.state import open_from, state
 from catalog.errors import Conflict
 from catalog.operations.demo import build_demo, is_empty
@@ -100,16 +101,16 @@ def demo(
     )
 
     _heading("images")
-    listing.images(ctx)
+    images_command.images(ctx)
     _heading("images -a")
-    listing.images(ctx, all_images=True)
+    images_command.images(ctx, all_images=True)
     _heading("system df -v")
-    listing.df(ctx, verbose=True)
+    system_command.df(ctx, verbose=True)
     # Squash the worker's two layers above the base into one; the base's stay shared.
     _heading(f"image squash --parent {SQUASH_PARENT} -t {SQUASH_TAG} {SQUASH_IMAGE}")
     squash_commands.squash(ctx, SQUASH_IMAGE, parent=SQUASH_PARENT, tags=[SQUASH_TAG])
     _heading("images demo/worker")
-    listing.images(ctx, "demo/worker")
+    images_command.images(ctx, "demo/worker")
     _heading("report usage-by-repository")
     report_commands.report(ctx, name="usage-by-repository")
     _heading("report reclaimable")

@@ -1,4 +1,4 @@
-"""`catalog gc` and `catalog fsck`: keeping a catalog's rows and files clean and true."""
+"""`catalog gc`: remove what nothing uses any more, rows first, then files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import typer
 
 from catalog.cli.state import open_from
 from catalog.docker.humanize import human_size
-from catalog.operations.fsck.check import check_catalog
 from catalog.operations.gc import DEFAULT_GRACE_SECONDS, collect_garbage
 
 
@@ -40,30 +39,7 @@ def gc(
     typer.echo(f"{total}: {human_size(report.reclaimed, 4)}")
 
 
-def fsck(
-    ctx: typer.Context,
-    repair: Annotated[
-        bool,
-        typer.Option(
-            "--repair",
-            help="Fix what is safe to fix (sizes re-derived from verified data, rows and "
-            "files nothing can use); say what was fixed and what was not.",
-        ),
-    ] = False,
-) -> None:
-    """Verify blobs (re-hashed), configs, chain IDs, diff sizes, references and containers;
-    print one `kind: subject: detail` line per problem and exit 1 on any error."""
-    catalog = open_from(ctx)
-    report = check_catalog(catalog, repair=repair)
-    for line in report.lines():
-        typer.echo(line)
-    typer.echo(report.summary(), err=True)
-    if report.remaining_errors:
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer, image_app: typer.Typer) -> None:
-    """Catalog-wide commands: top level only (they are not `docker image` verbs)."""
+    """A catalog-wide command: top level only (not a `docker image` verb)."""
     del image_app
     app.command("gc")(gc)
-    app.command("fsck")(fsck)

@@ -1,5 +1,5 @@
-"""`catalog images` / `catalog image ls` and `catalog system df`, as the docker CLI
-prints them (image-list.md §11)."""
+"""`catalog images` / `catalog image ls`, as the docker CLI prints them (image-list.md
+§11)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ from catalog.docker.humanize import created_since, human_size
 from catalog.docker.tabwriter import tabwrite
 from catalog.domain.digest import short_id
 from catalog.domain.reference import familiar_name
-from catalog.services.listing import DiskUsage, ImageSummary, disk_usage, list_images
+from catalog.services.listing import ImageSummary, list_images
 
 NONE = "<none>"
-
-system_app = typer.Typer(help="Manage the catalog as a whole.", no_args_is_help=True)
 
 
 class SortKey(StrEnum):
@@ -59,7 +57,7 @@ def image_rows(image: ImageSummary, *, digests: bool) -> list[tuple[str, str, st
     return rows
 
 
-def _created(image: ImageSummary) -> str:
+def created(image: ImageSummary) -> str:
     # Docker sends Created as Unix seconds (0 when unknown) and the CLI renders that.
     return created_since(image.created_unix)
 
@@ -136,7 +134,7 @@ def images(
     table = [header]
     for summary, repo, tag, digest in rows:
         cells = [repo, tag, *([digest] if digests else []), image_id(summary)]
-        cells += [_created(summary), human_size(summary.size, 3)]
+        cells += [created(summary), human_size(summary.size, 3)]
         if shared_size:
             cells += [
                 human_size(summary.shared_size, 4),
@@ -146,99 +144,6 @@ def images(
     typer.echo(tabwrite(table), nl=False)
 
 
-def _omit_zero(document: dict[str, Any]) -> dict[str, Any]:
-    """Go's `omitempty`: zero numbers and empty lists left out."""
-    return {k: v for k, v in document.items() if v not in (0, [], None)}
-
-
-def disk_usage_json(usage: DiskUsage) -> dict[str, Any]:
-    """The API 1.52 verbose `/system/df` shape, for images and containers."""
-    return {
-        "ImageUsage": _omit_zero(
-            {
-                "ActiveCount": usage.active_count,
-                "Reclaimable": usage.reclaimable,
-                "TotalCount": len(usage.images),
-                "TotalSize": usage.total_size,
-                "Items": [image.to_api() for image in usage.images],
-            }
-        ),
-        "ContainerUsage": _omit_zero(
-            {"ActiveCount": usage.containers_running, "TotalCount": usage.containers_total}
-        ),
-    }
-
-
-def _reclaimable(reclaimable: int, total: int) -> str:
-    text = human_size(reclaimable, 4)
-    return f"{text} ({reclaimable * 100 // total}%)" if total > 0 else text
-
-
-def df(
-    ctx: typer.Context,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show detailed information on space usage.")
-    ] = False,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table, or json (API 1.52 verbose shape).")
-    ] = OutputFormat.table,
-) -> None:
-    """Show the catalog's disk usage (as `docker system df`)."""
-    catalog = open_from(ctx)
-    with catalog.database.read() as session:
-        usage = disk_usage(session=session)
-    if output_format is OutputFormat.json:
-        typer.echo(json.dumps(disk_usage_json(usage), indent=2))
-        return
-    if not verbose:
-        typer.echo(
-            tabwrite(
-                [
-                    ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-                    [
-                        "Images",
-                        str(len(usage.images)),
-                        str(usage.active_count),
-                        human_size(usage.total_size, 4),
-                        _reclaimable(usage.reclaimable, usage.total_size),
-                    ],
-                    # Containers' writable layers are not in the catalog: they take no space here.
-                    [
-                        "Containers",
-                        str(usage.containers_total),
-                        str(usage.containers_running),
-                        "0B",
-                        "0B",
-                    ],
-                ]
-            ),
-            nl=False,
-        )
-        return
-    header = "REPOSITORY|TAG|IMAGE ID|CREATED|SIZE|SHARED SIZE|UNIQUE SIZE|CONTAINERS"
-    table = [header.split("|")]
-    for image in usage.images:
-        tags = image.repo_tags
-        repository, _, tag = tags[0].rpartition(":") if tags else (NONE, "", NONE)
-        table.append(
-            [
-                repository,
-                tag,
-                short_id(image.id),
-                _created(image),
-                human_size(image.size, 3),
-                human_size(image.shared_size, 4),
-                human_size(image.size - image.shared_size, 4),
-                str(image.containers),
-            ]
-        )
-    typer.echo("Images space usage:\n")
-    typer.echo(tabwrite(table))
-    typer.echo(f"Containers: {usage.containers_total} ({usage.containers_running} running)")
-
-
 def register(app: typer.Typer, image_app: typer.Typer) -> None:
     app.command("images")(images)
     image_app.command("ls")(images)
-    system_app.command("df")(df)
-    app.add_typer(system_app, name="system")

@@ -20,9 +20,9 @@ from rich.progress import (
 )
 
 from catalog.cli.state import open_from
+from catalog.domain.platform import parse_platform
 from catalog.errors import CatalogError
 from catalog.operations.load import load_archive
-from catalog.storage.archive.formats import parse_platform
 
 HELP = (
     "Load images from a tar archive (docker save v1.2, Docker 25+, go-containerregistry, "

@@ -10,13 +10,11 @@ therefore waits on `busy_timeout` instead of failing half-way through a transact
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -104,15 +102,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def insert_ignoring_duplicates(
-    session: Session, table: Any, rows: Sequence[Mapping[str, Any]], key: Sequence[str]
-) -> None:
-    """Bulk-insert `rows` into `table` (a Table or mapped class), skipping any whose `key`
-    already exists: rows that images share."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    session.execute(insert(table).on_conflict_do_nothing(index_elements=list(key)), rows)

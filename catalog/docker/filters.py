@@ -1,5 +1,5 @@
 """Docker's filter arguments: parsing (CLI and API forms), validation and error texts,
-and the translations the listing needs (image-list.md §2, §3, §11.4).
+and the label checks the listing and prune need (image-list.md §2, §3, §11.4).
 
 Pure: no SQLAlchemy, no Typer.
 """
@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from catalog.domain.reference import BadPattern, path_match
 from catalog.errors import InvalidFilter
 
 _TRUTHY = frozenset({"1", "true"})
@@ -156,103 +155,7 @@ def kv_checks(args: FilterArgs, name: str) -> list[tuple[str, str | None]]:
     return terms
 
 
-def _escape(char: str) -> str:
-    # A backslash before a non-alphanumeric ASCII character means that character in both
-    # Python's re and PostgreSQL's AREs; other characters stand for themselves.
-    return "\\" + char if char.isascii() and not char.isalnum() else char
-
-
-def _class_char(code: int) -> str:
-    return _escape(chr(code))
-
-
-def path_pattern_regex(pattern: str) -> str:
-    """A regular expression, valid in Python and PostgreSQL, that matches exactly the
-    ASCII strings Go's path.Match(pattern, s) accepts.
-
-    Go matches each `*chunk` at its leftmost position and never backtracks; a regex would
-    backtrack, which differs when a class can match `/`. So a star before a chunk C that
-    is not the last becomes `(?:(?!C)[^/])*C`: skip non-slash characters only while C does
-    not match, then C. Raises BadPattern for a malformed pattern (checked as Go does).
-    """
-    path_match(pattern, "")  # raises BadPattern, as matching anything would
-    chunks = _split_chunks(pattern)
-    parts = ["\\A"]
-    for index, (star, atoms) in enumerate(chunks):
-        chunk = "".join(atoms)
-        last = index == len(chunks) - 1
-        if star and not atoms:
-            parts.append("[^/]*")
-        elif star and not last:
-            parts.append(f"(?:(?!{chunk})[^/])*{chunk}")
-        elif star:
-            parts.append(f"[^/]*{chunk}")
-        else:
-            parts.append(chunk)
-    parts.append("\\Z")
-    return "".join(parts)
-
-
-def _split_chunks(pattern: str) -> list[tuple[bool, list[str]]]:
-    """Go's scanChunk loop, with each chunk turned into regex atoms."""
-    chunks: list[tuple[bool, list[str]]] = []
-    i = 0
-    while i < len(pattern):
-        star = False
-        while i < len(pattern) and pattern[i] == "*":
-            star, i = True, i + 1
-        atoms: list[str] = []
-        while i < len(pattern) and pattern[i] != "*":
-            c = pattern[i]
-            if c == "\\":
-                atoms.append(_escape(pattern[i + 1]))
-                i += 2
-            elif c == "?":
-                atoms.append("[^/]")
-                i += 1
-            elif c == "[":
-                atom, i = _class(pattern, i + 1)
-                atoms.append(atom)
-            else:
-                atoms.append(_escape(c))
-                i += 1
-        chunks.append((star, atoms))
-    if not chunks:
-        chunks.append((False, []))
-    return chunks
-
-
-def _class(pattern: str, i: int) -> tuple[str, int]:
-    negated = pattern[i] == "^"
-    if negated:
-        i += 1
-    ranges: list[str] = []
-    seen = 0
-    while True:
-        if pattern[i] == "]" and seen:
-            i += 1
-            break
-        lo, i = _class_rune(pattern, i)
-        hi = lo
-        if pattern[i] == "-":
-            hi, i = _class_rune(pattern, i + 1)
-        if lo <= hi:  # Go: lo <= r <= hi, so an inverted range matches nothing
-            ranges.append(_class_char(lo) if lo == hi else f"{_class_char(lo)}-{_class_char(hi)}")
-        seen += 1
-    if not ranges:
-        # Nothing in the class can match: the class fails, or (negated) takes any character.
-        return ("(?:[^/]|/)" if negated else "(?!x)x"), i
-    return ("[^" if negated else "[") + "".join(ranges) + "]", i
-
-
-def _class_rune(pattern: str, i: int) -> tuple[int, int]:
-    if pattern[i] == "\\":
-        i += 1
-    return ord(pattern[i]), i + 1
-
-
 __all__ = [
-    "BadPattern",
     "FilterArgs",
     "LabelCheck",
     "filters_from_json",
@@ -260,5 +163,4 @@ __all__ = [
     "kv_checks",
     "label_checks",
     "parse_filter_flags",
-    "path_pattern_regex",
 ]

@@ -75,13 +75,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from catalog.errors import InvalidArchive
-from catalog.storage.layers import (
+from catalog.domain.layertar import (
     OPAQUE_WHITEOUT,
     WHITEOUT_PREFIX,
     check_entry,
     normalize_entry_name,
 )
+from catalog.errors import InvalidArchive
 
 __all__ = [
     "CHUNK_SIZE",

@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
 from catalog.db.models import Image
+from catalog.domain.platform import Platform
 from catalog.domain.reference import Named, familiar_string
 from catalog.errors import InvalidArchive
 from catalog.services.images import StoredLayer, register_image, set_reference
-from catalog.storage.archive.formats import ArchiveContents, ArchiveImage, Platform, read_archive
+from catalog.storage.archive.formats import ArchiveContents, ArchiveImage, read_archive
 from catalog.storage.archive.source import Archive, ArchiveLimits, open_archive
 from catalog.storage.content import ContentStore
 from catalog.storage.layers import DEFAULT_LIMITS as DEFAULT_LAYER_LIMITS

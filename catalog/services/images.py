@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from catalog.db.engine import insert_ignoring_duplicates
 from catalog.db.models import (
     Blob,
     Image,
@@ -21,6 +20,7 @@ from catalog.db.models import (
     utcnow,
 )
 from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.db.sql import insert_ignoring_duplicates
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import ImageConfig
 from catalog.domain.reference import Named

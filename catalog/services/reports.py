@@ -1,10 +1,10 @@
 """Batch reports over the catalog: what uses the disk, what is shared, what can go.
 
 Each report is one SQL statement built with SQLAlchemy Core (common table expressions,
-window functions) that runs unchanged on SQLite and PostgreSQL; the two places where the
-backends spell a thing differently (byte-order text comparison, and the start of a week or
-month) are small SQL constructs compiled per dialect (`byte_order`, `week_start`,
-`month_start`), so the statement itself is one object for both.
+window functions) that runs unchanged on SQLite and PostgreSQL; where the backends spell a
+thing differently (byte-order text comparison, the start of a week or month) it uses the
+constructs of `catalog.db.sql`, compiled per dialect, so the statement itself is one object
+for both.
 
 Definitions (the reports' descriptions repeat them for users):
 
@@ -46,7 +46,6 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Select,
-    String,
     and_,
     case,
     cast,
@@ -55,7 +54,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    not_,
     null,
     or_,
     select,
@@ -63,10 +61,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from catalog.db.models import (
     CONTAINER_STATES,
@@ -77,6 +72,7 @@ from catalog.db.models import (
     Layer,
     UTCDateTime,
 )
+from catalog.db.sql import byte_order, familiar_name, month_start, week_start
 from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
 from catalog.errors import CatalogError
 
@@ -92,69 +88,6 @@ OPTION_FLAGS = {
 }
 
 
-# --- SQL the two backends spell differently -----------------------------------------
-
-
-class byte_order(FunctionElement[str]):
-    """Its text argument compared byte by byte, whatever the database's collation, so
-    that names sort the same way on SQLite and on a PostgreSQL with a locale."""
-
-    type = String()
-    name = "byte_order"
-    inherit_cache = True
-
-
-@compiles(byte_order, "sqlite")
-def _byte_order_sqlite(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)}) COLLATE BINARY"
-
-
-@compiles(byte_order, "postgresql")
-def _byte_order_postgresql(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
-
-
-class week_start(FunctionElement[str]):
-    """The Monday (UTC) of a timestamp's ISO week, as text `YYYY-MM-DD`; NULL for NULL."""
-
-    type = String()
-    name = "week_start"
-    inherit_cache = True
-
-
-class month_start(FunctionElement[str]):
-    """A timestamp's month (UTC), as text `YYYY-MM`; NULL for NULL."""
-
-    type = String()
-    name = "month_start"
-    inherit_cache = True
-
-
-# SQLite keeps timestamps as naive UTC text (models.UTCDateTime), which its date functions
-# read: 'weekday 0' moves to the next Sunday (or stays on one), six days back is Monday.
-@compiles(week_start, "sqlite")
-def _week_start_sqlite(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, 'weekday 0', '-6 days')"
-
-
-@compiles(month_start, "sqlite")
-def _month_start_sqlite(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"substr(date({compiler.process(element.clauses, **kw)}), 1, 7)"
-
-
-# PostgreSQL keeps timestamptz; date_trunc works in the session's zone unless given UTC.
-@compiles(week_start, "postgresql")
-def _week_start_postgresql(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"to_char(date_trunc('week', ({value}) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
-
-
-@compiles(month_start, "postgresql")
-def _month_start_postgresql(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"to_char(date_trunc('month', ({value}) AT TIME ZONE 'UTC'), 'YYYY-MM')"
-
-
 def _bytes(expression: ColumnElement[Any]) -> ColumnElement[int]:
     """A sum of byte counts as a 64-bit integer on both backends (PostgreSQL's SUM of a
     bigint is numeric), zero when there is nothing to add."""
@@ -164,22 +97,6 @@ def _bytes(expression: ColumnElement[Any]) -> ColumnElement[int]:
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     """A condition selected as a column: True or False (SQLite's 1/0 read as booleans)."""
     return case((condition, true()), else_=false())
-
-
-def familiar(name: ColumnElement[str]) -> ColumnElement[str]:
-    """reference.FamiliarName in SQL for a normalized `repository[:tag|@digest]` text:
-    drop `docker.io/`, and `library/` when no other path component follows."""
-    return case(
-        (
-            and_(
-                func.substr(name, 1, 18) == "docker.io/library/",
-                not_(func.substr(name, 19).like("%/%")),
-            ),
-            func.substr(name, 19),
-        ),
-        (func.substr(name, 1, 10) == "docker.io/", func.substr(name, 11)),
-        else_=name,
-    )
 
 
 # --- The pieces every report shares ----------------------------------------------------
@@ -214,7 +131,7 @@ def _first_reference(image_id: ColumnElement[str]) -> ColumnElement[str]:
 
     tag = first(literal(":") + ImageReference.tag, ImageReference.tag.isnot(None))
     digest = first(literal("@") + ImageReference.digest, ImageReference.digest.isnot(None))
-    return familiar(func.coalesce(tag, digest))
+    return familiar_name(func.coalesce(tag, digest))
 
 
 # --- Options -----------------------------------------------------------------------------
@@ -294,7 +211,7 @@ def usage_by_repository(settings: Settings) -> Select[Any]:
     unique = _bytes(repository_bytes.c.unique_bytes)
     name = case(
         (repository_counts.c.repository == "", null()),
-        else_=familiar(repository_counts.c.repository),
+        else_=familiar_name(repository_counts.c.repository),
     )
     return (
         select(
@@ -504,7 +421,7 @@ def stale_tags(settings: Settings) -> Select[Any]:
         ordered.c.created <= literal(settings.cutoff, UTCDateTime()),
     )
     beyond = ordered.c.rank > settings.max_tags
-    name = familiar(ordered.c.repository)
+    name = familiar_name(ordered.c.repository)
     return (
         select(
             name.label("repository"),

@@ -1,4 +1,5 @@
-"""Layer tars: checked entry by entry as they stream into the content store.
+"""Layer tars: checked entry by entry (catalog.domain.layertar) as they stream into the
+content store.
 
 A layer is never extracted to the host. Its bytes are decompressed, teed into a blob
 writer (so the blob is the uncompressed tar, keyed by its diff ID) and, on the way, parsed
@@ -9,33 +10,16 @@ as a tar stream to check every entry and sum the diff size (layers-and-squash.md
 from __future__ import annotations
 
 import io
-import posixpath
-import re
 import tarfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from catalog.domain.digest import Hasher
+from catalog.domain.layertar import MAX_PATH_LENGTH, check_entry
 from catalog.errors import InvalidArchive
 from catalog.storage.compression import DecompressionLimits, open_decompressed
 from catalog.storage.content import BlobWriter, ContentStore
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_WHITEOUT = ".wh..wh..opq"
-_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
-_SUPPORTED_TYPES = frozenset(
-    {
-        tarfile.REGTYPE,
-        tarfile.AREGTYPE,
-        tarfile.LNKTYPE,
-        tarfile.SYMTYPE,
-        tarfile.CHRTYPE,
-        tarfile.BLKTYPE,
-        tarfile.DIRTYPE,
-        tarfile.FIFOTYPE,
-        tarfile.CONTTYPE,
-    }
-)
 _EXTENDED_HEADER_TYPES = frozenset(
     {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE}
     | {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
@@ -47,14 +31,14 @@ class LayerLimits:
     max_entries: int = 1_000_000
     # Go's archive/tar caps special headers at 1 MiB; CPython reads them whole, uncapped.
     max_header_bytes: int = 1 << 20
-    max_path_length: int = 4096
+    max_path_length: int = MAX_PATH_LENGTH
     decompression: DecompressionLimits = field(default_factory=DecompressionLimits)
 
 
 DEFAULT_LIMITS = LayerLimits()
 
 
-def _bounded_tarinfo(limit: int) -> type[tarfile.TarInfo]:
+def bounded_tarinfo(limit: int) -> type[tarfile.TarInfo]:
     class BoundedTarInfo(tarfile.TarInfo):
         """Refuses PAX and GNU long-name headers over `limit` before CPython reads them."""
 
@@ -66,49 +50,6 @@ def _bounded_tarinfo(limit: int) -> type[tarfile.TarInfo]:
             return super()._proc_member(tarfile_)  # type: ignore[misc]
 
     return BoundedTarInfo
-
-
-def normalize_entry_name(name: str) -> str:
-    """The canonical form of a tar entry name (`./a/b/`, `/a/b`, `a//b` are all `a/b`).
-
-    Raises InvalidArchive for a name that leaves the layer root (moby: breakout error).
-    Returns "" for the root itself.
-    """
-    if "\x00" in name:
-        raise InvalidArchive(f"invalid layer: entry name {name!r} contains NUL")
-    if _WINDOWS_PATH.match(name):
-        raise InvalidArchive(f"invalid layer: entry name {name!r} is a Windows path")
-    cleaned = posixpath.normpath(name.lstrip("/")) if name.strip("/") else "."
-    if cleaned == ".." or cleaned.startswith("../"):
-        raise InvalidArchive(f"invalid layer: entry name {name!r} is outside the layer root")
-    return "" if cleaned == "." else cleaned
-
-
-def check_entry(member: tarfile.TarInfo, limits: LayerLimits = DEFAULT_LIMITS) -> str:
-    """Validate one tar entry as a layer entry; return its normalized name."""
-    if len(member.name) > limits.max_path_length:
-        raise InvalidArchive(f"invalid layer: entry name longer than {limits.max_path_length}")
-    if member.type not in _SUPPORTED_TYPES:
-        raise InvalidArchive(
-            f"invalid layer: unsupported tar entry type {member.type!r} for {member.name!r}"
-        )
-    name = normalize_entry_name(member.name)
-    base = posixpath.basename(name)
-    if base.startswith(WHITEOUT_PREFIX) and base != OPAQUE_WHITEOUT:
-        target = base[len(WHITEOUT_PREFIX) :]
-        if target in ("", ".", ".."):
-            raise InvalidArchive(f"invalid layer: invalid whiteout entry {member.name!r}")
-    if member.type == tarfile.LNKTYPE:
-        # moby re-roots absolute hardlink targets (kaniko writes them) and rejects escapes.
-        try:
-            normalize_entry_name(member.linkname)
-        except InvalidArchive:
-            raise InvalidArchive(
-                f"invalid layer: hardlink {member.name!r} points outside the layer root"
-            ) from None
-        if not member.linkname.strip("/"):
-            raise InvalidArchive(f"invalid layer: hardlink {member.name!r} has no target")
-    return name
 
 
 class _Tee(io.RawIOBase):
@@ -185,7 +126,7 @@ def ingest_layer(
             with tarfile.open(
                 fileobj=tee,
                 mode="r|",
-                tarinfo=_bounded_tarinfo(limits.max_header_bytes),
+                tarinfo=bounded_tarinfo(limits.max_header_bytes),
             ) as tar:
                 for member in tar:
                     data_end = member.offset_data + (
@@ -198,7 +139,7 @@ def ingest_layer(
                         raise InvalidArchive(
                             f"invalid {description}: more than {limits.max_entries} entries"
                         )
-                    check_entry(member, limits)
+                    check_entry(member, max_path_length=limits.max_path_length)
                     if member.isreg():
                         diff_size += member.size
         except tarfile.ReadError as exc:

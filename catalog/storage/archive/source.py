@@ -45,7 +45,7 @@ from catalog.storage.compression import (
     open_decompressed,
     sniff,
 )
-from catalog.storage.layers import _bounded_tarinfo
+from catalog.storage.layers import bounded_tarinfo
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -252,7 +252,7 @@ class TarArchive(Archive):
             with tarfile.open(
                 fileobj=self._file,
                 mode="r:",
-                tarinfo=_bounded_tarinfo(limits.max_header_bytes),
+                tarinfo=bounded_tarinfo(limits.max_header_bytes),
             ) as tar:
                 while (info := tar.next()) is not None:
                     # Keep only our compact index in memory (TarFile.members is untyped).
