@@ -31,7 +31,7 @@ from catalog.db.models import Container
 from catalog.docker.filters import parse_filter_flags
 from catalog.docker.humanize import human_size
 from catalog.domain.reference import parse_normalized_named, with_digest, with_name
-from catalog.errors import CatalogError
+from catalog.errors import InvalidArgument, NotFound
 from catalog.services.containers import create_container
 from catalog.services.delete import Deleter
 from catalog.services.images import set_reference
@@ -765,17 +765,28 @@ def test_each_report_is_one_statement_for_both_backends(name: str) -> None:
 
 
 def test_option_errors(catalog: Catalog) -> None:
+    """Errors name an option as the caller spells it: by default its field name (the
+    server's query parameter), with `option_names` the CLI's flag."""
     with catalog.database.read() as session:
-        with pytest.raises(CatalogError, match="no such report: 'nope'"):
+        with pytest.raises(NotFound, match="no such report: 'nope'"):
             run_report(session=session, name="nope")
-        with pytest.raises(CatalogError, match="report growth takes no --max-tags option"):
+        with pytest.raises(InvalidArgument, match=r"^report growth takes no max_tags option$"):
             run_report(session=session, name="growth", options=ReportOptions(max_tags=3))
-        with pytest.raises(CatalogError, match=r"invalid --older-than value: .*"):
-            run_report(session=session, name="reclaimable", options=ReportOptions(older_than="x"))
-        with pytest.raises(CatalogError, match="invalid --max-tags value: 0"):
-            run_report(session=session, name="stale-tags", options=ReportOptions(max_tags=0))
-        with pytest.raises(CatalogError, match="invalid --limit value: -1"):
-            run_report(session=session, name="layer-sharing", options=ReportOptions(limit=-1))
+        flags = {"max_tags": "--max-tags", "older_than": "--older-than", "limit": "--limit"}
+
+        def run(name: str, **options: Any) -> None:
+            run_report(
+                session=session, name=name, options=ReportOptions(**options), option_names=flags
+            )
+
+        with pytest.raises(InvalidArgument, match="report growth takes no --max-tags option"):
+            run("growth", max_tags=3)
+        with pytest.raises(InvalidArgument, match=r"invalid --older-than value: .*"):
+            run("reclaimable", older_than="x")
+        with pytest.raises(InvalidArgument, match="invalid --max-tags value: 0"):
+            run("stale-tags", max_tags=0)
+        with pytest.raises(InvalidArgument, match="invalid --limit value: -1"):
+            run("layer-sharing", limit=-1)
 
 
 def test_reports_of_an_empty_catalog(catalog: Catalog) -> None:

@@ -627,7 +627,7 @@ def test_catalog_reports(http: httpx.Client, served: Served) -> None:
     assert_error(
         http.get("/catalog/reports/usage-by-repository", params={"limit": "3"}),
         400,
-        "report usage-by-repository takes no --limit option",
+        "report usage-by-repository takes no limit option",
     )
     assert_error(
         http.get("/catalog/reports/layer-sharing", params={"limit": "x"}),

@@ -13,11 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from catalog.cli.reportformat import as_csv, as_json, as_table
+from catalog.cli.reportformat import OPTION_FLAGS, as_csv, as_json, as_table
 from catalog.cli.state import open_from
 from catalog.errors import CatalogError
 from catalog.services.reports import (
-    OPTION_FLAGS,
     REPORTS,
     Report,
     ReportOptions,
@@ -200,7 +199,7 @@ def report(
 
         catalog = open_from(ctx)
         with catalog.database.read() as session:
-            results = run_reports(session=session, options=options)
+            results = run_reports(session=session, options=options, option_names=OPTION_FLAGS)
         page = render_html(results, source=catalog.location.display_url)
         write_file(html_file, page)
         return
@@ -208,7 +207,7 @@ def report(
         raise typer.BadParameter("give a report NAME, --list or --html FILE")
     catalog = open_from(ctx)
     with catalog.database.read() as session:
-        result = run_report(session=session, name=name, options=options)
+        result = run_report(session=session, name=name, options=options, option_names=OPTION_FLAGS)
     if output_format is ReportFormat.json:
         text = as_json(result)
     elif output_format is ReportFormat.csv:

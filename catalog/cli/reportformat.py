@@ -20,6 +20,13 @@ from catalog.domain.digest import short_id
 from catalog.domain.imageconfig import format_timestamp
 from catalog.services.reports import Column, ReportResult
 
+# The report options as the CLI's flags: how `report` takes them and its errors name them.
+OPTION_FLAGS = {
+    "older_than": "--older-than",
+    "max_tags": "--max-tags",
+    "period": "--period",
+    "limit": "--limit",
+}
 # What a table shows for a missing value, by column kind.
 _TABLE_NONE = {"name": "<none>", "period": "<unknown>", "time": "<unknown>"}
 

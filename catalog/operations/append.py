@@ -49,7 +49,7 @@ from catalog.db.models import Blob, ImageLayer, Layer
 from catalog.db.models import ImageConfig as ImageConfigRow
 from catalog.domain.imageconfig import ImageConfig, format_timestamp, parse_config, parse_timestamp
 from catalog.domain.reference import Named
-from catalog.errors import CatalogError, NotFound
+from catalog.errors import CatalogError, InvalidArgument, NotFound
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
@@ -85,9 +85,9 @@ def parse_label(text: str) -> tuple[str, str]:
     """`KEY=VALUE` (or `KEY`, an empty value), checked as docker-cli's ValidateLabel."""
     key, _, value = text.partition("=")
     if not key.lstrip(_WHITESPACE):
-        raise CatalogError(f"invalid label '{text}': empty name")
+        raise InvalidArgument(f"invalid label '{text}': empty name")
     if any(c in _WHITESPACE for c in key.lstrip(_WHITESPACE)):
-        raise CatalogError(f"label '{key.lstrip(_WHITESPACE)}' contains whitespaces")
+        raise InvalidArgument(f"label '{key.lstrip(_WHITESPACE)}' contains whitespaces")
     return key, value
 
 
@@ -98,7 +98,7 @@ def parse_created(text: str) -> datetime:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise CatalogError(
+        raise InvalidArgument(
             f"invalid --created time {text!r}: expected RFC 3339, like 2024-05-01T12:00:00Z"
         )
     return parsed
@@ -294,7 +294,7 @@ def append_image(
     parsed_labels = dict(parse_label(label) for label in labels)
     created_at = parse_created(created) if created is not None else datetime.now(UTC)
     if not layer.exists() and not layer.is_symlink():
-        raise CatalogError(f"layer {layer}: no such file or directory")
+        raise InvalidArgument(f"layer {layer}: no such file or directory")
 
     base_image: _Base | None = None
     if base != SCRATCH:

@@ -37,7 +37,7 @@ from catalog.domain.reference import (
     is_name_only,
     parse_any_reference,
 )
-from catalog.errors import CatalogError
+from catalog.errors import InvalidArgument
 from catalog.services.lookup import find_by_id_prefix, no_such_image
 from catalog.storage.archive.writer import SavedImage, write_archive
 
@@ -139,11 +139,11 @@ def check_output_path(path: Path) -> None:
     """docker-cli's checks of `-o`: the directory must exist; the path may not be one."""
     directory = path.parent
     if not directory.is_dir():
-        raise CatalogError(
+        raise InvalidArgument(
             f'failed to save image: invalid output path: directory "{directory}" does not exist'
         )
     if path.is_dir():
-        raise CatalogError(f'failed to save image: invalid output path: "{path}" is a directory')
+        raise InvalidArgument(f'failed to save image: invalid output path: "{path}" is a directory')
 
 
 def save_images_to_path(catalog: Catalog, terms: Sequence[str], path: Path) -> None:

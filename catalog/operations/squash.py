@@ -65,7 +65,7 @@ from catalog.domain.changeset import squash_layers
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import format_timestamp, parse_config
 from catalog.domain.reference import Named
-from catalog.errors import CatalogError, Conflict
+from catalog.errors import Conflict, InvalidArgument
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
@@ -212,21 +212,21 @@ def plan_squash(
 ) -> SquashPlan:
     """Decide which of IMAGE's layers are kept and which are squashed (module doc)."""
     if parent is not None and layers is not None:
-        raise CatalogError(PARENT_AND_LAYERS)
+        raise InvalidArgument(PARENT_AND_LAYERS)
     image = _image_facts(session, resolve_image_id(session, term))
     count = len(image.layers)
     if count == 0 and layers is None:
-        raise CatalogError(f"nothing to squash: {term} has no layers")
+        raise InvalidArgument(f"nothing to squash: {term} has no layers")
 
     if layers is not None:
         if layers <= 0:
-            raise CatalogError(LAYERS_NOT_POSITIVE)
+            raise InvalidArgument(LAYERS_NOT_POSITIVE)
         if layers > count:
-            raise CatalogError(
+            raise InvalidArgument(
                 f"Cannot squash {layers} layers, the {term} image contains only {count} layers"
             )
         if layers == 1:
-            raise CatalogError(SINGLE_LAYER)
+            raise InvalidArgument(SINGLE_LAYER)
         kept = count - layers
         base_top = chain_ids(image.diff_ids[:kept])[-1] if kept else None
         parent_id = _ancestor_with_top(session, image.parent_id, base_top) if base_top else None
@@ -240,13 +240,13 @@ def plan_squash(
             base = _image_facts(session, parent_id)
             shown = parent if parent is not None else parent_id
             if base.diff_ids != image.diff_ids[: len(base.diff_ids)]:
-                raise CatalogError(
+                raise InvalidArgument(
                     f"{shown} is not a parent of {term}: its layers are not the first "
                     f"layers of {term}"
                 )
             kept, base_history = len(base.diff_ids), len(base.history)
             if kept == count:
-                raise CatalogError(f"nothing to squash: {term} has no layers above {shown}")
+                raise InvalidArgument(f"nothing to squash: {term} has no layers above {shown}")
         target = parent_id
     comment = f"merge {image.id} to {target}" if target else f"create new from {image.id}"
     return SquashPlan(
@@ -292,7 +292,7 @@ def _touch(path: os.PathLike[str]) -> None:
     try:
         os.utime(path)
     except FileNotFoundError:  # removed meanwhile: the rows would point at nothing
-        raise CatalogError(f"blob {path} disappeared while squashing; try again") from None
+        raise Conflict(f"blob {path} disappeared while squashing; try again") from None
 
 
 def squash_image(

@@ -34,7 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from catalog.context import Catalog
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, InvalidArgument
 from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.server import documents
 from catalog.server.jobs import SEND_CHUNK, AbortedStream, SaveJob
@@ -43,7 +43,6 @@ from catalog.server.routing import (
     PAGE_NOT_FOUND,
     ROUTES,
     TAR,
-    InvalidRequest,
     RequestTooLarge,
     error_response,
     status_of,
@@ -226,7 +225,7 @@ class EngineApp:
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidRequest(f"invalid JSON body: {exc}") from None
+            raise InvalidArgument(f"invalid JSON body: {exc}") from None
 
     async def archive_response(self, names: Sequence[str]) -> Response:
         """The `docker save` archive of `names`, streamed from a writer thread through a

@@ -10,14 +10,20 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from catalog.errors import CatalogError, NotFound
+from catalog.errors import InvalidArgument
 from catalog.operations.squash import squash_image
 from catalog.server import documents
 from catalog.server.openapi import openapi_document
-from catalog.server.routing import InvalidRequest, json_response, route
+from catalog.server.routing import json_response, route
 from catalog.server.versions import ApiVersion
 from catalog.services.info import count_rows
-from catalog.services.reports import OPTION_FLAGS, REPORTS, ReportOptions, run_report
+from catalog.services.reports import (
+    OPTION_NAMES,
+    REPORTS,
+    ReportOptions,
+    get_report,
+    run_report,
+)
 
 if TYPE_CHECKING:
     from catalog.server.app import EngineApp
@@ -47,11 +53,6 @@ async def catalog_info(
     )
 
 
-def _user_mistake(exc: CatalogError) -> CatalogError:
-    """catalog's own services raise a plain CatalogError for a bad option: a 400 here."""
-    return InvalidRequest(exc.message) if type(exc) is CatalogError else exc
-
-
 @route("GET", "/catalog/reports", versioned=False)
 async def catalog_reports(
     app: EngineApp, request: Request, version: ApiVersion, name: str
@@ -60,9 +61,9 @@ async def catalog_reports(
 
 
 def _report_options(params: QueryParams) -> ReportOptions:
-    unknown = sorted(set(params) - set(OPTION_FLAGS))
+    unknown = sorted(set(params) - set(OPTION_NAMES))
     if unknown:
-        raise InvalidRequest(f"unknown report option: {unknown[0]}")
+        raise InvalidArgument(f"unknown report option: {unknown[0]}")
     numbers: dict[str, int | None] = {}
     for key in ("max_tags", "limit"):
         value = params.get(key)
@@ -72,10 +73,10 @@ def _report_options(params: QueryParams) -> ReportOptions:
         try:
             numbers[key] = int(value)
         except ValueError:
-            raise InvalidRequest(f"invalid {key} value: {value!r} (a whole number)") from None
+            raise InvalidArgument(f"invalid {key} value: {value!r} (a whole number)") from None
     period = params.get("period")
     if period is not None and period not in ("week", "month"):
-        raise InvalidRequest(f"invalid period value: {period!r} (week or month)")
+        raise InvalidArgument(f"invalid period value: {period!r} (week or month)")
     return ReportOptions(
         older_than=params.get("older_than"),
         max_tags=numbers["max_tags"],
@@ -88,15 +89,9 @@ def _report_options(params: QueryParams) -> ReportOptions:
 async def catalog_report(
     app: EngineApp, request: Request, version: ApiVersion, name: str
 ) -> Response:
-    if name not in REPORTS:
-        raise NotFound(f"no such report: {name!r} (reports: {', '.join(REPORTS)})")
+    get_report(name)  # an unknown report is a 404 before any option is looked at
     options = _report_options(request.query_params)
-    try:
-        result = await app.read(
-            lambda session: run_report(session=session, name=name, options=options)
-        )
-    except CatalogError as exc:
-        raise _user_mistake(exc) from None
+    result = await app.read(lambda session: run_report(session=session, name=name, options=options))
     return json_response(documents.report_result(result))
 
 
@@ -109,30 +104,27 @@ async def catalog_squash(
 ) -> Response:
     body = await app.json_body(request)
     if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
+        raise InvalidArgument("the body must be a JSON object")
     for key, value in body.items():
         kind = _SQUASH_FIELDS.get(key)
         if kind is None:
-            raise InvalidRequest(f"unknown field: {key}")
+            raise InvalidArgument(f"unknown field: {key}")
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise InvalidRequest(f"{key} must be {kind.__name__}")
+            raise InvalidArgument(f"{key} must be {kind.__name__}")
     tags = body.get("tags") or []
     if not all(isinstance(tag, str) for tag in tags):
-        raise InvalidRequest("tags must be a list of strings")
+        raise InvalidArgument("tags must be a list of strings")
     catalog = app.catalog
-    try:
-        result = await anyio.to_thread.run_sync(
-            lambda: squash_image(
-                catalog,
-                name,
-                parent=body.get("parent"),
-                layers=body.get("layers"),
-                tags=tags,
-                message=body.get("message"),
-            )
+    result = await anyio.to_thread.run_sync(
+        lambda: squash_image(
+            catalog,
+            name,
+            parent=body.get("parent"),
+            layers=body.get("layers"),
+            tags=tags,
+            message=body.get("message"),
         )
-    except CatalogError as exc:
-        raise _user_mistake(exc) from None
+    )
     return json_response(
         {
             "id": result.image_id,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from catalog.errors import Conflict, InvalidReference, NotFound
+from catalog.errors import Conflict, InvalidArgument, InvalidReference, NotFound
 from catalog.server import documents
 from catalog.server.jobs import LoadJob
 from catalog.server.params import (
@@ -25,7 +25,7 @@ from catalog.server.params import (
     platforms_param,
     repo_tag_reference,
 )
-from catalog.server.routing import JSON, InvalidRequest, RequestTooLarge, json_response, route
+from catalog.server.routing import JSON, RequestTooLarge, json_response, route
 from catalog.server.versions import ApiVersion
 from catalog.services.containers import list_containers
 from catalog.services.delete import delete_images
@@ -101,7 +101,7 @@ async def images_load(app: EngineApp, request: Request, version: ApiVersion, nam
     params = request.query_params
     platforms = platforms_param(params, version, "platform")
     if len(platforms) > 1:
-        raise InvalidRequest("loading more than one platform at a time is not supported")
+        raise InvalidArgument("loading more than one platform at a time is not supported")
     quiet = bool_value_or_default(params, "quiet", True)
     try:
         spool = await app.spool_body(request)
@@ -146,13 +146,13 @@ async def system_df(app: EngineApp, request: Request, version: ApiVersion, name:
         types = params.getlist("type")
         for kind in types:
             if kind not in documents.DF_TYPES:
-                raise InvalidRequest(f"unknown object type: {kind}")
+                raise InvalidArgument(f"unknown object type: {kind}")
     verbose: bool | None = None
     raw_verbose = params.get("verbose", "")
     if version.at_least("1.52") and raw_verbose:
         verbose = parse_go_bool(raw_verbose)
         if verbose is None:
-            raise InvalidRequest(f"invalid value for verbose: {raw_verbose}")
+            raise InvalidArgument(f"invalid value for verbose: {raw_verbose}")
     wanted = set(types) if types else {"container", "image", "volume"}
 
     def work(session: Session) -> tuple[Any, list[dict[str, Any]] | None]:
@@ -200,7 +200,7 @@ async def image_json(app: EngineApp, request: Request, version: ApiVersion, name
     if version.at_least("1.49") and params.get("platform"):
         platform = decode_platform(params["platform"])
     if manifests and platform is not None:
-        raise InvalidRequest(
+        raise InvalidArgument(
             "conflicting options: manifests and platform options cannot both be set"
         )
     document = await app.read(lambda session: inspect_image(session=session, term=name))

@@ -10,8 +10,7 @@ from starlette.datastructures import QueryParams
 from catalog.docker.filters import FilterArgs, filters_from_json
 from catalog.domain.platform import Platform
 from catalog.domain.reference import familiar_name, parse_normalized_named, tag_name_only, with_tag
-from catalog.errors import InvalidReference
-from catalog.server.routing import InvalidRequest
+from catalog.errors import InvalidArgument, InvalidReference
 from catalog.server.versions import ApiVersion
 from catalog.services.tag import AMBIGUOUS_NAME
 
@@ -40,21 +39,21 @@ def decode_platform(text: str) -> Platform:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"failed to parse platform: {exc.msg}") from None
+        raise InvalidArgument(f"failed to parse platform: {exc.msg}") from None
     if not isinstance(document, dict):
-        raise InvalidRequest("failed to parse platform: not a JSON object")
+        raise InvalidArgument("failed to parse platform: not a JSON object")
     os_name = document.get("os") or ""
     architecture = document.get("architecture") or ""
     variant = document.get("variant") or ""
     if not all(isinstance(v, str) for v in (os_name, architecture, variant)):
-        raise InvalidRequest("failed to parse platform: fields must be strings")
+        raise InvalidArgument("failed to parse platform: fields must be strings")
     optional = variant or document.get("os.version") or document.get("os.features")
     if not os_name and not architecture and optional:
-        raise InvalidRequest(
+        raise InvalidArgument(
             "optional platform fields provided, but OS and Architecture are missing"
         )
     if not os_name or not architecture:
-        raise InvalidRequest("both OS and Architecture must be provided")
+        raise InvalidArgument("both OS and Architecture must be provided")
     return Platform(os_name, architecture, variant or None)
 
 
@@ -64,7 +63,7 @@ def platforms_param(params: QueryParams, version: ApiVersion, key: str) -> list[
         return []
     values = [v for v in params.getlist(key) if v]
     if version.before("1.52") and len(values) > 1:
-        raise InvalidRequest(
+        raise InvalidArgument(
             "multiple platform parameters are not supported in this API version; "
             "use API version 1.52 or later"
         )

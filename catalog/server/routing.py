@@ -11,17 +11,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from catalog.errors import (
-    CatalogError,
-    Conflict,
-    InvalidArchive,
-    InvalidDigest,
-    InvalidFilter,
-    InvalidReference,
-    NotFound,
-)
+from catalog.errors import CatalogError, Conflict, InvalidArgument, NotFound
 from catalog.server import documents
-from catalog.server.versions import ApiVersion, UnsupportedVersion
+from catalog.server.versions import ApiVersion
 
 if TYPE_CHECKING:
     from catalog.server.app import EngineApp
@@ -30,10 +22,6 @@ if TYPE_CHECKING:
 JSON = "application/json"
 TAR = "application/x-tar"
 PAGE_NOT_FOUND = "page not found"
-
-
-class InvalidRequest(CatalogError):
-    """A request parameter the daemon would refuse (400)."""
 
 
 class RequestTooLarge(CatalogError):
@@ -48,15 +36,7 @@ def status_of(error: CatalogError) -> int:
         return 409
     if isinstance(error, RequestTooLarge):
         return 413
-    if isinstance(
-        error,
-        InvalidFilter
-        | InvalidReference
-        | InvalidDigest
-        | InvalidArchive
-        | InvalidRequest
-        | UnsupportedVersion,
-    ):
+    if isinstance(error, InvalidArgument):  # its kinds too: filters, references, archives
         return 400
     return 500
 

@@ -36,7 +36,7 @@ counts each layer whose users are all in the set once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -74,18 +74,16 @@ from catalog.db.models import (
 )
 from catalog.db.sql import byte_order, familiar_name, month_start, week_start
 from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
-from catalog.errors import CatalogError
+from catalog.errors import InvalidArgument, NotFound
 
 # How a column's values are to be shown: the CLI and the HTML report format by kind.
 ColumnKind = Literal["id", "text", "name", "count", "bytes", "time", "flag", "period"]
 Period = Literal["week", "month"]
 PERIODS: tuple[Period, ...] = ("week", "month")
-OPTION_FLAGS = {
-    "older_than": "--older-than",
-    "max_tags": "--max-tags",
-    "period": "--period",
-    "limit": "--limit",
-}
+# The options a report may take, by ReportOptions' field names. Errors name an option as
+# the caller spells it (`option_names`: the CLI passes its flags), else by these names.
+OPTION_NAMES = ("older_than", "max_tags", "period", "limit")
+OptionNames = Mapping[str, str]
 
 
 def _bytes(expression: ColumnElement[Any]) -> ColumnElement[int]:
@@ -148,7 +146,7 @@ class ReportOptions:
     limit: int | None = None
 
     def given(self) -> list[str]:
-        return [name for name in OPTION_FLAGS if getattr(self, name) is not None]
+        return [name for name in OPTION_NAMES if getattr(self, name) is not None]
 
 
 @dataclass(frozen=True)
@@ -711,14 +709,26 @@ def get_report(name: str) -> Report:
         return REPORTS[name]
     except KeyError:
         known = ", ".join(REPORTS)
-        raise CatalogError(f"no such report: {name!r} (reports: {known})") from None
+        raise NotFound(f"no such report: {name!r} (reports: {known})") from None
 
 
-def resolve_settings(report: Report, options: ReportOptions, now: datetime) -> Settings:
-    """The options a report runs with; a user's mistake is a CatalogError."""
+def resolve_settings(
+    report: Report,
+    options: ReportOptions,
+    now: datetime,
+    *,
+    option_names: OptionNames | None = None,
+) -> Settings:
+    """The options a report runs with; a user's mistake is an InvalidArgument that names
+    the option as `option_names` spells it (default: the field name)."""
+    names = option_names or {}
+
+    def shown(name: str) -> str:
+        return names.get(name, name)
+
     for name in options.given():
         if name not in report.options:
-            raise CatalogError(f"report {report.name} takes no {OPTION_FLAGS[name]} option")
+            raise InvalidArgument(f"report {report.name} takes no {shown(name)} option")
     merged = replace(
         report.defaults,
         **{name: getattr(options, name) for name in options.given()},
@@ -728,13 +738,15 @@ def resolve_settings(report: Report, options: ReportOptions, now: datetime) -> S
         try:
             cutoff = parse_docker_timestamp(merged.older_than, now).astimezone(UTC)
         except GoTimeError as exc:
-            raise CatalogError(f"invalid --older-than value: {exc}") from None
+            raise InvalidArgument(f"invalid {shown('older_than')} value: {exc}") from None
     if merged.max_tags is not None and merged.max_tags < 1:
-        raise CatalogError(f"invalid --max-tags value: {merged.max_tags} (must be 1 or more)")
+        raise InvalidArgument(
+            f"invalid {shown('max_tags')} value: {merged.max_tags} (must be 1 or more)"
+        )
     if merged.limit is not None and merged.limit < 1:
-        raise CatalogError(f"invalid --limit value: {merged.limit} (must be 1 or more)")
+        raise InvalidArgument(f"invalid {shown('limit')} value: {merged.limit} (must be 1 or more)")
     if merged.period is not None and merged.period not in PERIODS:
-        raise CatalogError(f"invalid --period value: {merged.period!r} (week or month)")
+        raise InvalidArgument(f"invalid {shown('period')} value: {merged.period!r} (week or month)")
     return Settings(
         older_than=merged.older_than,
         cutoff=cutoff,
@@ -766,10 +778,13 @@ def run_report(
     name: str,
     options: ReportOptions | None = None,
     now: datetime | None = None,
+    option_names: OptionNames | None = None,
 ) -> ReportResult:
     """Run report `name` (one statement) and return its rows as column -> value dicts."""
     report = get_report(name)
-    settings = resolve_settings(report, options or ReportOptions(), now or datetime.now(UTC))
+    settings = resolve_settings(
+        report, options or ReportOptions(), now or datetime.now(UTC), option_names=option_names
+    )
     result = session.execute(report.statement(settings))
     keys = list(result.keys())
     assert keys == report.column_names, (keys, report.column_names)
@@ -783,6 +798,7 @@ def run_reports(
     names: Sequence[str] | None = None,
     options: ReportOptions | None = None,
     now: datetime | None = None,
+    option_names: OptionNames | None = None,
 ) -> list[ReportResult]:
     """Several reports (all by default), each given only the options it takes."""
     options = options or ReportOptions()
@@ -792,5 +808,7 @@ def run_reports(
         own = ReportOptions(
             **{key: getattr(options, key) for key in options.given() if key in report.options}
         )
-        results.append(run_report(session=session, name=name, options=own, now=now))
+        results.append(
+            run_report(session=session, name=name, options=own, now=now, option_names=option_names)
+        )
     return results
