@@ -44,7 +44,7 @@ from catalog.db.models import (
     Blob,
     Container,
     Image,
-    ImageConfig,
+    ImageConfigJSON,
     ImageHistory,
     ImageLabel,
     ImageLayer,
@@ -668,7 +668,7 @@ def plan(
             ),
             images_rows,
         ),
-        "image_configs": (table(ImageConfig), ("image_id", "config"), config_rows),
+        "image_configs": (table(ImageConfigJSON), ("image_id", "config"), config_rows),
         "image_layers": (table(ImageLayer), ("image_id", "position", "chain_id"), layer_rows),
         "image_labels": (table(ImageLabel), ("image_id", "key", "value"), label_rows),
         "image_history": (

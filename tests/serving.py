@@ -28,13 +28,7 @@ from typer.testing import CliRunner, Result
 from catalog.cli.main import app as cli_app
 from catalog.context import Catalog, open_catalog
 from catalog.server.app import EngineApp, ServerLimits
-from catalog.server.listen import (
-    BackgroundServer,
-    TlsFiles,
-    bind_tcp,
-    bind_unix,
-    server_config,
-)
+from catalog.server.listen import BackgroundServer, TlsFiles, bind_tcp, bind_unix, server_config
 from catalog.settings import Location, normalize_database_url
 
 FIXTURES = SHARED / "fixtures" / "images"

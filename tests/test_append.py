@@ -24,13 +24,13 @@ from catalog.context import Catalog
 from catalog.db.models import (
     Blob,
     Image,
+    ImageConfigJSON,
     ImageHistory,
     ImageLabel,
     ImageLayer,
     ImageReference,
     Layer,
 )
-from catalog.db.models import ImageConfig as ImageConfigRow
 from catalog.domain.digest import chain_ids, image_id
 from catalog.operations.append import child_config, host_platform, pack_directory
 
@@ -41,7 +41,7 @@ CREATED = "2024-05-01T12:00:00Z"
 
 def config_of(catalog: Catalog, image: str) -> dict[str, Any]:
     with catalog.database.read() as session:
-        row = session.get(ImageConfigRow, image)
+        row = session.get(ImageConfigJSON, image)
         assert row is not None
         raw = bytes(row.config)
     assert image_id(raw) == image

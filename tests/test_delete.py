@@ -19,13 +19,13 @@ from catalog.db.models import Blob, Container, Image, ImageReference, Layer
 from catalog.domain.digest import chain_ids, short_id
 from catalog.domain.reference import parse_normalized_named
 from catalog.errors import Conflict, InvalidReference, NotFound
+from catalog.operations.removal import remove_blob_files, remove_images
 from catalog.services.containers import create_container
 from catalog.services.delete import (
     ImageDeletion,
     delete_images,
     is_image_id_prefix,
     is_single_reference,
-    remove_blob_files,
 )
 from catalog.services.images import set_reference
 
@@ -40,11 +40,7 @@ L4 = layer_tar({"four": b"4" * 400})
 
 def rmi(catalog: Catalog, *terms: str, force: bool = False, prune: bool = True) -> ImageDeletion:
     """What `catalog rmi` does: delete in one transaction, then the blob files."""
-    with catalog.database.write() as session:
-        deletion = delete_images(session=session, terms=terms, force=force, prune=prune)
-    with catalog.database.read() as session:
-        remove_blob_files(session=session, store=catalog.store, digests=deletion.blob_digests)
-    return deletion
+    return remove_images(catalog, terms, force=force, prune=prune)
 
 
 def rmi_ok(catalog: Catalog, *terms: str, force: bool = False, prune: bool = True) -> list[str]:
@@ -453,10 +449,7 @@ def test_a_blob_brought_back_before_cleanup_is_kept(catalog: Catalog, images: Im
     assert deletion.blob_digests == [diff_id(L1)]
     assert catalog.store.exists(diff_id(L1))  # rows gone, file not yet
     images.add([L1], tags=["again"])  # a load brings the blob back meanwhile
-    with catalog.database.read() as session:
-        freed = remove_blob_files(
-            session=session, store=catalog.store, digests=deletion.blob_digests
-        )
+    freed = remove_blob_files(catalog, deletion.blob_digests)
     assert freed == 0
     assert catalog.store.exists(diff_id(L1))
 

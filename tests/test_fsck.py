@@ -31,13 +31,13 @@ from typer.testing import Result
 import catalog.operations.fsck.check as fsck_check
 import catalog.operations.fsck.files as fsck_files
 from catalog.context import Catalog
-from catalog.db.models import Blob, Image, ImageConfig, ImageReference, Layer
+from catalog.db.models import Blob, Image, ImageConfigJSON, ImageReference, Layer
 from catalog.domain.digest import chain_ids, sha256_digest
 from catalog.operations.fsck.check import check_catalog
 from catalog.operations.fsck.files import scan_blob
 from catalog.operations.fsck.problems import FsckReport
 from catalog.operations.gc import collect_garbage
-from catalog.services.delete import delete_images, remove_blob_files
+from catalog.operations.removal import remove_images
 
 Cli = Callable[..., Result]
 FIXTURES = SHARED / "fixtures" / "images"
@@ -179,7 +179,9 @@ def test_a_blob_row_whose_file_is_gone_and_no_layer_uses(
 def test_a_changed_config_byte(catalog: Catalog, built: dict[str, str]) -> None:
     base = built["base"]
     with catalog.database.read() as session:
-        config = session.scalars(select(ImageConfig.config).where(ImageConfig.image_id == base))
+        config = session.scalars(
+            select(ImageConfigJSON.config).where(ImageConfigJSON.image_id == base)
+        )
         raw = config.one()
     changed = raw.replace(b'"amd64"', b'"arm64"')
     assert changed != raw
@@ -412,10 +414,7 @@ def test_a_concurrent_rmi_is_not_damage(
     check_files = fsck_check.check_files
 
     def rmi_then_check(*args: Any, **kwargs: Any) -> Any:
-        with catalog.database.write() as session:
-            deletion = delete_images(session=session, terms=["other:1"])
-        with catalog.database.read() as session:
-            remove_blob_files(session=session, store=catalog.store, digests=deletion.blob_digests)
+        remove_images(catalog, ["other:1"])
         assert not catalog.store.exists(diff_id(L4))
         return check_files(*args, **kwargs)
 
@@ -430,12 +429,7 @@ def test_a_file_removed_between_listing_and_reading_is_not_damage(
 
     def rmi_then_scan(store: Any, digest: str, **kwargs: Any) -> Any:
         if digest == diff_id(L4):
-            with catalog.database.write() as session:
-                deletion = delete_images(session=session, terms=["other:1"])
-            with catalog.database.read() as session:
-                remove_blob_files(
-                    session=session, store=catalog.store, digests=deletion.blob_digests
-                )
+            remove_images(catalog, ["other:1"])
         return scan(store, digest, **kwargs)
 
     monkeypatch.setattr(fsck_files, "scan_blob", rmi_then_scan)

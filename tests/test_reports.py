@@ -36,13 +36,8 @@ from catalog.services.containers import create_container
 from catalog.services.delete import Deleter
 from catalog.services.images import set_reference
 from catalog.services.listing import layers_size
-from catalog.services.prune import prune_images
-from catalog.services.reports import (
-    REPORTS,
-    ReportOptions,
-    report_statement,
-    run_report,
-)
+from catalog.services.prune import delete_unused_images
+from catalog.services.reports import REPORTS, ReportOptions, report_statement, run_report
 from catalog.settings import Location, normalize_database_url
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
@@ -654,7 +649,9 @@ def test_freed_is_what_deleting_really_frees(built: Built) -> None:
         totals = {r["scope"]: r["freed_bytes"] for r in rows if r["scope"] != "image"}
         for flags, scope in (([], "all dangling"), (["dangling=false"], "all")):
             savepoint = session.begin_nested()
-            report = prune_images(session=session, filters=parse_filter_flags(flags), now=NOW)
+            report = delete_unused_images(
+                session=session, filters=parse_filter_flags(flags), now=NOW
+            )
             assert report.space_reclaimed == totals[scope], scope
             savepoint.rollback()
 

@@ -24,8 +24,7 @@ from typer.testing import CliRunner, Result
 
 from catalog.cli.main import app as app_cli
 from catalog.context import Catalog, open_catalog
-from catalog.db.models import Image, ImageLayer, ImageReference, Layer
-from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.db.models import Image, ImageConfigJSON, ImageLayer, ImageReference, Layer
 from catalog.domain.reference import parse_normalized_named
 from catalog.operations.save import save_images
 from catalog.services.images import set_reference
@@ -67,7 +66,7 @@ def read_archive(data: bytes) -> tuple[list[tarfile.TarInfo], dict[str, bytes]]:
 
 def stored_config(catalog: Catalog, image_id: str) -> bytes:
     with catalog.database.read() as session:
-        row = session.get(ImageConfigRow, image_id)
+        row = session.get(ImageConfigJSON, image_id)
         assert row is not None
         return bytes(row.config)
 

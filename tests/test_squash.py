@@ -29,8 +29,7 @@ from sqlalchemy import select
 from typer.testing import Result
 
 from catalog.context import Catalog, open_catalog
-from catalog.db.models import Base, Image, ImageLayer, ImageReference, Layer
-from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.db.models import Base, Image, ImageConfigJSON, ImageLayer, ImageReference, Layer
 from catalog.domain.changeset import apply_layers
 from catalog.domain.digest import chain_ids, image_id, sha256_digest
 from catalog.errors import CatalogError, CorruptBlob, InvalidArchive
@@ -122,7 +121,7 @@ def build(images: ImageBuilder) -> tuple[str, str, str]:
 
 def config_of(catalog: Catalog, image: str) -> tuple[bytes, dict[str, Any]]:
     with catalog.database.read() as session:
-        row = session.get(ImageConfigRow, image)
+        row = session.get(ImageConfigJSON, image)
         assert row is not None
         raw = bytes(row.config)
     document: dict[str, Any] = json.loads(raw)

@@ -8,7 +8,7 @@ import typer
 
 from catalog.cli.state import open_from
 from catalog.errors import NotFound
-from catalog.services.delete import delete_images, remove_blob_files
+from catalog.operations.removal import remove_images
 
 
 def remove(
@@ -27,12 +27,7 @@ def remove(
     printed at the end and make the exit status 1 (with --force, "No such image" ones do
     not).
     """
-    catalog = open_from(ctx)
-    with catalog.database.write() as session:
-        deletion = delete_images(session=session, terms=images, force=force, prune=not no_prune)
-    # The rows are gone for good: now the files of the blobs no layer uses any more.
-    with catalog.database.read() as session:
-        remove_blob_files(session=session, store=catalog.store, digests=deletion.blob_digests)
+    deletion = remove_images(open_from(ctx), images, force=force, prune=not no_prune)
     for record in deletion.records:
         if "Deleted" in record:
             typer.echo(f"Deleted: {record['Deleted']}")

@@ -179,7 +179,7 @@ class Image(Base):
     size: Mapped[ByteCount] = mapped_column(default=0)
     last_tag_time: Mapped[Timestamp | None]
 
-    config: Mapped[ImageConfig] = relationship(
+    config: Mapped[ImageConfigJSON] = relationship(
         back_populates="image", cascade="all, delete-orphan", passive_deletes=True
     )
     layers: Mapped[list[ImageLayer]] = relationship(
@@ -194,7 +194,7 @@ class Image(Base):
     references: Mapped[list[ImageReference]] = relationship(back_populates="image")
 
 
-class ImageConfig(Base):
+class ImageConfigJSON(Base):
     """The config JSON, byte for byte: apart from `images` so listings scan narrow rows."""
 
     __tablename__ = "image_configs"

@@ -45,8 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
-from catalog.db.models import Blob, ImageLayer, Layer
-from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.db.models import Blob, ImageConfigJSON, ImageLayer, Layer
 from catalog.domain.imageconfig import ImageConfig, format_timestamp, parse_config, parse_timestamp
 from catalog.domain.reference import Named
 from catalog.errors import CatalogError, InvalidArgument, NotFound
@@ -233,7 +232,7 @@ class _Base:
 def _read_base(*, session: Session, base: str) -> _Base:
     """The base image's config and stored layers: two queries after the lookup."""
     image_id = resolve_image_id(session, base)
-    raw = session.scalar(select(ImageConfigRow.config).where(ImageConfigRow.image_id == image_id))
+    raw = session.scalar(select(ImageConfigJSON.config).where(ImageConfigJSON.image_id == image_id))
     if raw is None:
         raise NotFound(f"No such image: {base}")
     rows = session.execute(

@@ -27,8 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
-from catalog.db.models import Image, ImageReference
-from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.db.models import Image, ImageConfigJSON, ImageReference
 from catalog.domain.imageconfig import parse_config
 from catalog.domain.reference import (
     DigestReference,
@@ -108,8 +107,8 @@ def select_images(*, session: Session, terms: Sequence[str]) -> list[SavedImage]
             selection.add(matches[0], ref if ref.digest is None else None)
 
     rows = session.execute(
-        select(Image.id, Image.parent_id, ImageConfigRow.config)
-        .join(ImageConfigRow, ImageConfigRow.image_id == Image.id)
+        select(Image.id, Image.parent_id, ImageConfigJSON.config)
+        .join(ImageConfigJSON, ImageConfigJSON.image_id == Image.id)
         .where(Image.id.in_(selection.tags))
     ).all()
     found_rows = {image_id: (parent_id, bytes(config)) for image_id, parent_id, config in rows}

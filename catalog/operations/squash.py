@@ -59,8 +59,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
-from catalog.db.models import Blob, Image, ImageLayer, Layer
-from catalog.db.models import ImageConfig as ImageConfigRow
+from catalog.db.models import Blob, Image, ImageConfigJSON, ImageLayer, Layer
 from catalog.domain.changeset import squash_layers
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import format_timestamp, parse_config
@@ -142,8 +141,8 @@ class SquashResult:
 def _image_facts(session: Session, image_id: str) -> _ImageFacts:
     """An image's parent, config document and stored layers: two queries."""
     row = session.execute(
-        select(Image.parent_id, ImageConfigRow.config)
-        .join(ImageConfigRow, ImageConfigRow.image_id == Image.id)
+        select(Image.parent_id, ImageConfigJSON.config)
+        .join(ImageConfigJSON, ImageConfigJSON.image_id == Image.id)
         .where(Image.id == image_id)
     ).one()
     layers = [

@@ -48,7 +48,6 @@ from catalog.server.routing import (
     status_of,
 )
 from catalog.server.versions import check_version, split_version
-from catalog.services.delete import remove_blob_files
 
 # Importing them registers their routes (into ROUTES), Docker's first.
 from catalog.server import docker_routes  # noqa: F401  # isort: skip
@@ -140,7 +139,7 @@ class EngineApp:
             return Response(status_code=404, headers={"Content-Length": "0"}, media_type=JSON)
         return error_response(PAGE_NOT_FOUND, 404)
 
-    # --- running service functions ---
+    # --- running services and operations, in worker threads (they are synchronous) ---
 
     async def read(self, work: Callable[[Session], T]) -> T:
         """`work(session)` in a read transaction, in a worker thread."""
@@ -160,13 +159,9 @@ class EngineApp:
 
         return await anyio.to_thread.run_sync(run)
 
-    async def remove_blobs(self, digests: Sequence[str]) -> None:
-        """After a delete has committed: the files of blobs no row uses any more."""
-        if digests:
-            store = self.catalog.store
-            await self.read(
-                lambda session: remove_blob_files(session=session, store=store, digests=digests)
-            )
+    async def run(self, operation: Callable[[Catalog], T]) -> T:
+        """`operation(catalog)`: an operation, which owns its transactions and files."""
+        return await anyio.to_thread.run_sync(operation, self.catalog)
 
     # --- bodies ---
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,13 +16,7 @@ from catalog.server.openapi import openapi_document
 from catalog.server.routing import json_response, route
 from catalog.server.versions import ApiVersion
 from catalog.services.info import count_rows
-from catalog.services.reports import (
-    OPTION_NAMES,
-    REPORTS,
-    ReportOptions,
-    get_report,
-    run_report,
-)
+from catalog.services.reports import OPTION_NAMES, REPORTS, ReportOptions, get_report, run_report
 
 if TYPE_CHECKING:
     from catalog.server.app import EngineApp
@@ -114,9 +107,8 @@ async def catalog_squash(
     tags = body.get("tags") or []
     if not all(isinstance(tag, str) for tag in tags):
         raise InvalidArgument("tags must be a list of strings")
-    catalog = app.catalog
-    result = await anyio.to_thread.run_sync(
-        lambda: squash_image(
+    result = await app.run(
+        lambda catalog: squash_image(
             catalog,
             name,
             parent=body.get("parent"),

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from catalog.errors import Conflict, InvalidArgument, InvalidReference, NotFound
+from catalog.operations.removal import prune_images, remove_images
 from catalog.server import documents
 from catalog.server.jobs import LoadJob
 from catalog.server.params import (
@@ -28,11 +29,9 @@ from catalog.server.params import (
 from catalog.server.routing import JSON, RequestTooLarge, json_response, route
 from catalog.server.versions import ApiVersion
 from catalog.services.containers import list_containers
-from catalog.services.delete import delete_images
 from catalog.services.info import count_rows
 from catalog.services.inspect import image_history, inspect_image
 from catalog.services.listing import disk_usage, list_images
-from catalog.services.prune import prune_images
 from catalog.services.tag import tag_image
 
 if TYPE_CHECKING:
@@ -131,10 +130,9 @@ async def images_prune(
     if not app.prune_lock.acquire(blocking=False):
         raise Conflict("a prune operation is already running")
     try:
-        report = await app.write(lambda session: prune_images(session=session, filters=filters))
+        report = await app.run(lambda catalog: prune_images(catalog, filters))
     finally:
         app.prune_lock.release()
-    await app.remove_blobs(report.blob_digests)
     return json_response(documents.prune_report(report.images_deleted, report.space_reclaimed))
 
 
@@ -252,10 +250,9 @@ async def image_delete(
     if version.at_least("1.50"):
         for value in params.getlist("platforms"):
             decode_platform(value)
-    deletion = await app.write(
-        lambda session: delete_images(session=session, terms=[name], force=force, prune=prune)
+    deletion = await app.run(
+        lambda catalog: remove_images(catalog, [name], force=force, prune=prune)
     )
     if deletion.failures:
         raise deletion.failures[0].error
-    await app.remove_blobs(deletion.blob_digests)
     return json_response(deletion.records)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from catalog.db.models import (
     Blob,
     Image,
+    ImageConfigJSON,
     ImageHistory,
     ImageLabel,
     ImageLayer,
@@ -19,7 +20,6 @@ from catalog.db.models import (
     Layer,
     utcnow,
 )
-from catalog.db.models import ImageConfig as ImageConfigRow
 from catalog.db.sql import insert_ignoring_duplicates
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import ImageConfig
@@ -95,7 +95,7 @@ def register_image(
             size=sum(layer.diff_size for layer in layers),
         )
     )
-    session.execute(insert(ImageConfigRow).values(image_id=config.id, config=config.raw))
+    session.execute(insert(ImageConfigJSON).values(image_id=config.id, config=config.raw))
     if chains:
         session.execute(
             insert(ImageLayer),

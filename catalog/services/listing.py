@@ -14,18 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    case,
-    exists,
-    false,
-    func,
-    literal,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer

@@ -15,7 +15,7 @@ from catalog.db.models import (
     Blob,
     Container,
     Image,
-    ImageConfig,
+    ImageConfigJSON,
     ImageHistory,
     ImageLabel,
     ImageLayer,
@@ -172,10 +172,10 @@ def _check_images(
             Image.top_chain_id,
             Image.parent_id,
             parent.id,
-            ImageConfig.config,
+            ImageConfigJSON.config,
         )
         .outerjoin(parent, parent.id == Image.parent_id)
-        .outerjoin(ImageConfig, ImageConfig.image_id == Image.id)
+        .outerjoin(ImageConfigJSON, ImageConfigJSON.image_id == Image.id)
         .order_by(Image.id)
         .execution_options(yield_per=_CONFIG_BATCH)
     )
@@ -340,8 +340,8 @@ def _check_containers(session: Session, checked: Checked) -> list[Problem]:
     ]
 
 
-IMAGE_TABLES: tuple[type[ImageConfig | ImageLayer | ImageLabel | ImageHistory], ...] = (
-    ImageConfig,
+IMAGE_TABLES: tuple[type[ImageConfigJSON | ImageLayer | ImageLabel | ImageHistory], ...] = (
+    ImageConfigJSON,
     ImageLayer,
     ImageLabel,
     ImageHistory,
