@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tracemalloc
 from collections.abc import Callable
@@ -32,11 +33,13 @@ from catalog.context import Catalog, open_catalog
 from catalog.db.models import Base, Image, ImageConfigJSON, ImageLayer, ImageReference, Layer
 from catalog.domain.changeset import apply_layers
 from catalog.domain.digest import chain_ids, image_id, sha256_digest
-from catalog.errors import CatalogError, CorruptBlob, InvalidArchive
+from catalog.errors import CatalogError, Conflict, CorruptBlob, InvalidArchive
+from catalog.faults import set_fault_hook
 from catalog.operations.fsck.check import check_catalog
 from catalog.operations.load import load_archive
 from catalog.operations.save import save_images
-from catalog.operations.squash import FAULT_INJECT_ENV, squash_image
+from catalog.operations.squash import squash_image
+from catalog.services.delete import delete_images
 from catalog.settings import Location, normalize_database_url
 
 Cli = Callable[..., Result]
@@ -444,23 +447,21 @@ def test_an_ambiguous_layer_is_refused(catalog: Catalog, images: ImageBuilder) -
     assert catalog.store.temporary_files() == []
 
 
-def test_original_deleted_while_squashing(
-    catalog: Catalog, images: ImageBuilder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from catalog.operations import squash as squash_service
-    from catalog.services.delete import delete_images
-
+def test_original_deleted_while_squashing(catalog: Catalog, images: ImageBuilder) -> None:
     lone = images.add([layer_tar([("a", b"1")]), layer_tar([("b", b"2")])], tags=["lone:1"])
 
-    def delete_when_stored(point: str, **_: Any) -> None:
-        if point == "layer-stored":  # the layer is in the store, no row written yet
+    def delete_when_stored(point: str) -> None:
+        if point == "squash:layer-stored":  # the layer is in the store, no row written yet
             with catalog.database.write() as session:
                 deletion = delete_images(session=session, terms=["lone:1"])
                 assert not deletion.failures
 
-    monkeypatch.setattr(squash_service, "_fault", delete_when_stored)
-    with pytest.raises(CatalogError, match=f"image {lone} was deleted while squashing"):
-        squash_image(catalog, lone)
+    previous = set_fault_hook(delete_when_stored)
+    try:
+        with pytest.raises(Conflict, match=f"image {lone} was deleted while squashing"):
+            squash_image(catalog, lone)
+    finally:
+        set_fault_hook(previous)
     with catalog.database.read() as session:
         assert session.scalars(select(Image.id)).all() == []
 
@@ -668,18 +669,20 @@ def test_umoci_agrees_on_whiteouts_opaque_dirs_links_and_owners(
 # --- The console script, and squashes killed half-way ---
 
 
+KILLED_CATALOG = Path(__file__).resolve().parent / "support" / "killed_catalog.py"
+
+
 def run_catalog(
     root: Path, db_url: str, *args: str, fault: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """The console script; with `fault`, the CLI killed at that point of a squash."""
     command = shutil.which("catalog")
     need(command, "the catalog console script is not installed")
     assert command is not None
     env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
-    env.pop(FAULT_INJECT_ENV, None)
-    if fault is not None:
-        env[FAULT_INJECT_ENV] = f"squash:{fault}"
+    argv = [command] if fault is None else [sys.executable, str(KILLED_CATALOG), f"squash:{fault}"]
     return subprocess.run(
-        [command, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        [*argv, *args], env=env, capture_output=True, text=True, timeout=300, check=False
     )
 
 

@@ -38,19 +38,18 @@ every row (blob, layer, image, config, image layers, labels, history, tags). A f
 a kill at any point leaves the rows as they were and at most one unreferenced blob, or a
 temporary file, which `catalog gc` removes.
 
-Fault injection, for the tests that kill a squash: with `CATALOG_FAULT_INJECT` set to
-`squash:<point>`, the process exits at once with status 137 (as SIGKILL's) at that point:
+Fault points (catalog.faults), where the tests stop a squash as a kill would:
 
-* `layer-partial`: half of the new layer's entries are in the temporary file;
-* `layer-stored`: the layer blob is committed to the store, no row written yet;
-* `rows-written`: every row is written, inside the transaction, before its commit.
+* `squash:layer-partial`: half of the new layer's entries are in the temporary file;
+* `squash:layer-stored`: the layer blob is committed to the store, no row written yet;
+* `squash:rows-written`: every row is written, inside the transaction, before its commit.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,12 +64,12 @@ from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import format_timestamp, parse_config
 from catalog.domain.reference import Named
 from catalog.errors import Conflict, InvalidArgument
+from catalog.faults import fault_point
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
 
 __all__ = [
-    "FAULT_INJECT_ENV",
     "SquashPlan",
     "SquashResult",
     "plan_squash",
@@ -78,23 +77,13 @@ __all__ = [
     "squashed_config",
 ]
 
-FAULT_INJECT_ENV = "CATALOG_FAULT_INJECT"
 # moby's empty layer (a tar of 1024 zero bytes): what an empty squash writes.
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
-FAULT_EXIT_STATUS = 137
 
 # docker-squash's texts (image.py _validate_number_of_layers, _before_squashing).
 LAYERS_NOT_POSITIVE = "Number of layers to squash cannot be less or equal 0"
 SINGLE_LAYER = "Single layer marked to squash, no squashing is required"
 PARENT_AND_LAYERS = "--parent and --layers cannot be used together"
-
-
-def _fault(point: str, *, flush: Callable[[], None] | None = None) -> None:
-    """Exit at once, as a kill would, if CATALOG_FAULT_INJECT names this point."""
-    if os.environ.get(FAULT_INJECT_ENV) == f"squash:{point}":
-        if flush is not None:
-            flush()  # so that what was written is really in the temporary file
-        os._exit(FAULT_EXIT_STATUS)
 
 
 @dataclass(frozen=True)
@@ -334,7 +323,7 @@ def squash_image(
 
         def progress(done: int, total: int) -> None:
             if done == max(1, total // 2):
-                _fault("layer-partial", flush=writer.flush)
+                fault_point("squash:layer-partial", flush=writer.flush)
 
         written = squash_layers(
             [layer.diff_id for layer in plan.base],
@@ -347,7 +336,7 @@ def squash_image(
         blob = writer.commit()
     if not blob.created:
         _touch(store.path(blob.digest))
-    _fault("layer-stored")
+    fault_point("squash:layer-stored")
 
     new_layer = StoredLayer(blob.digest, written.diff_size, blob.size)
     config = parse_config(config_bytes(blob.digest))
@@ -368,7 +357,7 @@ def squash_image(
         for reference in references:
             set_reference(session=session, reference=reference, image_id=config.id)
         session.flush()
-        _fault("rows-written")
+        fault_point("squash:rows-written")
     return SquashResult(
         image_id=config.id,
         diff_id=blob.digest,
