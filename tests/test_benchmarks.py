@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_DATABASE_URL_ENV, backend
 from sqlalchemy import select
+from support.environment import TEST_DATABASE_URL_ENV, backend
 
 from catalog.context import Catalog
 from catalog.db.models import Image, ImageReference

@@ -1,5 +1,5 @@
 """catalog.storage.archive: reading archives' members safely, and understanding their formats.
-No database here; see test_load.py for loading into a catalog."""
+No database here; see operations/test_load.py for loading into a catalog."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_builders import (
+from support.archive_builders import (
     OCI_MANIFEST,
     Image,
     Layout,
@@ -24,8 +24,8 @@ from archive_builders import (
     tar_of,
     tar_with_raw,
 )
-from builders import diff_id, directory, hardlink, image_config, layer_tar, symlink
-from conftest import SHARED, need
+from support.builders import diff_id, directory, hardlink, image_config, layer_tar, symlink
+from support.files import fixture
 
 from catalog.domain.platform import Platform, parse_platform
 from catalog.domain.reference import familiar_string
@@ -264,12 +264,6 @@ def test_directory_archive_is_confined(tmp_path: Path) -> None:
 
 
 # --- Formats ---
-
-
-def fixture(relative: str) -> Path:
-    path = SHARED / "fixtures" / "images" / relative
-    need(path.exists(), f"fixture {relative} missing")
-    return path
 
 
 def read(data: bytes, platform: Platform | None = None):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from builders import ImageBuilder, layer_tar
+from support.builders import ImageBuilder, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog

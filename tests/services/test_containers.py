@@ -8,8 +8,8 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from builders import ImageBuilder, layer_tar
 from sqlalchemy import select
+from support.builders import ImageBuilder, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog

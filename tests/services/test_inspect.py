@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from builders import ImageBuilder, diff_id, layer_tar
 from sqlalchemy import event
+from support.builders import ImageBuilder, diff_id, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from builders import ImageBuilder, diff_id, directory, hardlink, layer_tar, symlink
-from conftest import SHARED, need
 from sqlalchemy import select
-from surgery import (
+from support.builders import ImageBuilder, diff_id, directory, hardlink, layer_tar, symlink
+from support.environment import need
+from support.files import FIXTURES
+from support.surgery import (
     age,
     age_store,
     blob_files,
@@ -40,7 +41,6 @@ from catalog.operations.gc import collect_garbage
 from catalog.operations.removal import remove_images
 
 Cli = Callable[..., Result]
-FIXTURES = SHARED / "fixtures" / "images"
 
 L1 = layer_tar({"one": b"1" * 100})
 L2 = layer_tar({"two": b"2" * 200})

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from builders import ImageBuilder, diff_id, image_config, layer_tar
 from sqlalchemy import func, select
+from support.builders import ImageBuilder, diff_id, image_config, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog

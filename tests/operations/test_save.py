@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import ImageBuilder, diff_id, directory, hardlink, layer_tar, symlink
-from conftest import need
 from sqlalchemy import select
+from support.builders import ImageBuilder, diff_id, directory, hardlink, layer_tar, symlink
+from support.environment import need
 from typer.testing import CliRunner, Result
 
 from catalog.cli.main import app as app_cli

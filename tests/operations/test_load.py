@@ -21,7 +21,10 @@ from typing import Any
 
 import pytest
 import zstandard
-from archive_builders import (
+from rich.console import Console
+from rich.progress import Progress, TextColumn
+from sqlalchemy import func, select
+from support.archive_builders import (
     Image,
     Layout,
     docker_archive,
@@ -31,11 +34,9 @@ from archive_builders import (
     tar_of,
     tar_with_raw,
 )
-from builders import Entry, diff_id, hardlink, image_config, layer_tar, symlink
-from conftest import SHARED, need
-from rich.console import Console
-from rich.progress import Progress, TextColumn
-from sqlalchemy import func, select
+from support.builders import Entry, diff_id, hardlink, image_config, layer_tar, symlink
+from support.environment import need
+from support.files import FIXTURES, fixture
 from typer.testing import Result
 
 import catalog.storage.archive.source as archive_source
@@ -50,17 +51,10 @@ from catalog.storage.archive.source import ArchiveLimits
 from catalog.storage.compression import DecompressionLimits
 from catalog.storage.layers import LayerLimits
 
-FIXTURES = SHARED / "fixtures" / "images"
 Cli = Callable[..., Result]
 
 LAYER = layer_tar({"etc/hostname": b"catalog\n", "bin/tool": b"#!/bin/sh\n" + b"x" * 90})
 OTHER = layer_tar({"app/run": b"run", "app/data": b"d" * 1000})
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is missing")
-    return path
 
 
 def sha256(data: bytes) -> str:

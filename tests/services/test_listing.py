@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from builders import ImageBuilder, layer_tar
-from conftest import SHARED
 from sqlalchemy import event
+from support.builders import ImageBuilder, layer_tar
+from support.environment import need
+from support.files import FIXTURES, SPEC
 from typer.testing import Result
 
 from catalog.context import Catalog
@@ -124,7 +125,7 @@ def test_a2_several_references_are_ored(cat: Catalogue) -> None:
 
 
 def _reference_filter_cases() -> list[dict[str, Any]]:
-    path = SHARED / "spec" / "reference-cases.json"
+    path = SPEC / "reference-cases.json"
     if not path.exists():
         return []
     return list(json.loads(path.read_text())["image_list_reference_filter"])
@@ -147,8 +148,6 @@ def test_reference_filter_cases(cat: Catalogue, case: dict[str, Any]) -> None:
 
 
 def test_reference_cases_are_present() -> None:
-    from conftest import need
-
     need(_reference_filter_cases(), "../shared/spec/reference-cases.json is absent")
 
 
@@ -226,7 +225,7 @@ def test_until_forms(cat: Catalogue, versions: list[str]) -> None:
 
 
 def test_images_without_created_drop_out_under_time_filters(cat: Catalogue) -> None:
-    from builders import image_config
+    from support.builders import image_config
 
     from catalog.domain.digest import sha256_digest
 
@@ -658,9 +657,7 @@ def test_scenarios_built_with_the_cli(cli: Callable[..., Result], tmp_path: Any)
     parent = append("scratch", "p")
     app = append(parent, "a", "app:1")
     dangling = append("scratch", "d")
-    fixture = SHARED / "fixtures" / "images" / "wagoodman-dive" / "test-docker-image.tar"
-    from conftest import need
-
+    fixture = FIXTURES / "wagoodman-dive" / "test-docker-image.tar"
     need(fixture.exists(), f"{fixture} is absent")
     assert cli("load", "-i", str(fixture)).stdout == "Loaded image: dive-test:latest\n"
     cli("container", "create", "--image", "app:1", "--state", "running")

@@ -1,8 +1,8 @@
 """catalog.domain.changeset: applying layers to an index and squashing a range into one layer.
 
 Every scenario of layers-and-squash.md §4.5 that is about the layer (all but 35 and 37,
-which are about the image and are in test_squash.py) is a test here, named by its
-number. `squash()` (tests/layer_trees.py) checks the invariant of §4.4 for each one:
+which are about the image and are in operations/test_squash.py) is a test here, named by its
+number. `squash()` (tests/support/layer_trees.py) checks the invariant of §4.4 for each one:
 apply(B + [S]) == apply(B + R), comparing paths, types, modes, owners, mtimes, contents,
 symlink targets, PAX records (xattrs), device numbers and hardlink groups; and that S
 is written deterministically, sorted, without duplicates, with whiteouts only where they
@@ -18,24 +18,17 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from builders import directory, hardlink, layer_tar, symlink
-from conftest import SHARED, need
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from layer_trees import LayerSet, Squash, archive_layers, read_entries, squash
+from support.builders import directory, hardlink, layer_tar, symlink
+from support.files import fixture
+from support.layer_trees import LayerSet, Squash, archive_layers, read_entries, squash
 
 from catalog.domain.changeset import Tree, apply_layers, plan_changes, squash_layers
 from catalog.domain.imageconfig import EMPTY_LAYER_DIFF_IDS
 from catalog.errors import InvalidArchive
 
-FIXTURES = SHARED / "fixtures" / "images"
 MOBY_EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is not available")
-    return path
 
 
 def file(

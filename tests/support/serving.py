@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from builders import ImageBuilder, layer_tar
-from conftest import SHARED, TEST_DATABASE_URL_ENV
 from sqlalchemy import create_engine, text
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner, Result
@@ -30,8 +28,10 @@ from catalog.context import Catalog, open_catalog
 from catalog.server.app import EngineApp, ServerLimits
 from catalog.server.listen import BackgroundServer, TlsFiles, bind_tcp, bind_unix, server_config
 from catalog.settings import Location, normalize_database_url
+from support.builders import ImageBuilder, layer_tar
+from support.environment import TEST_DATABASE_URL_ENV
+from support.files import FIXTURES
 
-FIXTURES = SHARED / "fixtures" / "images"
 LOADED_FIXTURES = (
     "google-go-containerregistry/tarball/test_bundle.tar",
     "google-go-containerregistry/tarball/hello-world-v25.tar",

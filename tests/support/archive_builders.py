@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builders import diff_id, image_config, layer_tar
+from support.builders import diff_id, image_config, layer_tar
 
 # An archive member: a file's bytes, or an entry built by hand (links, directories).
 Member = bytes | tarfile.TarInfo

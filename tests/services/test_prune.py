@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import ImageBuilder, layer_tar
+from support.builders import ImageBuilder, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog

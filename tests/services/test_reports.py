@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import ImageBuilder, image_config, layer_tar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
+from support.builders import ImageBuilder, image_config, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog, open_catalog

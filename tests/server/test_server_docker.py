@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builders import ImageBuilder, layer_tar
-from conftest import need
-from serving import DOCKER, FIXTURES, OPENSSL, Served, make_certificates, serve_catalog
+from support.builders import ImageBuilder, layer_tar
+from support.environment import need
+from support.serving import DOCKER, FIXTURES, OPENSSL, Served, make_certificates, serve_catalog
 
 from catalog.server.versions import API_VERSION
 

@@ -9,9 +9,9 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
-from builders import ImageBuilder, layer_tar
-from conftest import need
-from serving import FIXTURES, Served, serve_catalog
+from support.builders import ImageBuilder, layer_tar
+from support.environment import need
+from support.serving import FIXTURES, Served, serve_catalog
 
 from catalog.server.versions import API_VERSION
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import zstandard
-from builders import ImageBuilder, diff_id, directory, image_config, layer_tar
 from sqlalchemy import func, select
+from support.builders import ImageBuilder, diff_id, directory, image_config, layer_tar
 from typer.testing import Result
 
 from catalog.context import Catalog

@@ -7,19 +7,19 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import files
 
 from catalog.docker import pathmatch
 from catalog.domain import digest as dg
 from catalog.domain import reference as R
 from catalog.errors import InvalidReference
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "reference-cases.json"
+SPEC = files.SPEC / "reference-cases.json"
 # distribution/reference's tests import only crypto/sha256 (see the JSON's meta.notes).
 SHA256_ONLY = frozenset({"sha256"})
 HEX64 = "dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc9c"

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_builders import Image as ArchiveImage
-from archive_builders import docker_archive
-from builders import ImageBuilder, diff_id, image_config, layer_tar
-from conftest import SHARED, need
 from sqlalchemy import select
-from surgery import (
+from support.archive_builders import Image as ArchiveImage
+from support.archive_builders import docker_archive
+from support.builders import ImageBuilder, diff_id, image_config, layer_tar
+from support.files import fixture
+from support.surgery import (
     age,
     age_store,
     blob_files,
@@ -49,7 +49,6 @@ from catalog.services.images import StoredLayer, register_image
 from catalog.storage.layers import ingest_layer
 
 Cli = Callable[..., Result]
-FIXTURES = SHARED / "fixtures" / "images"
 
 L1 = layer_tar({"one": b"1" * 100})
 L2 = layer_tar({"two": b"2" * 200})
@@ -72,12 +71,6 @@ def all_rows(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
 
 def problems(catalog: Catalog) -> list[str]:
     return [p.line() for p in check_catalog(catalog).problems]
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is missing")
-    return path
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """`catalog image squash` and catalog.operations.squash: the image side of squashing.
 
-The layer merge itself is tested scenario by scenario in test_changeset.py; here: which
+The layer merge itself is tested scenario by scenario in domain/test_changeset.py; here: which
 layers are squashed (§4.5 #35), the config and history (§4.1, #37), the rows, tags and
 the original image, real fixture images end to end, a second opinion from umoci, and a
 squash killed at several points leaving the catalog as it was.
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tracemalloc
 from collections.abc import Callable
@@ -23,10 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import ImageBuilder, diff_id, directory, hardlink, image_config, layer_tar, symlink
-from conftest import SHARED, need
-from layer_trees import TreeView, view
 from sqlalchemy import select
+from support.builders import (
+    ImageBuilder,
+    diff_id,
+    directory,
+    hardlink,
+    image_config,
+    layer_tar,
+    symlink,
+)
+from support.environment import need
+from support.files import fixture
+from support.layer_trees import TreeView, view
 from typer.testing import Result
 
 from catalog.context import Catalog, open_catalog
@@ -43,15 +51,8 @@ from catalog.services.delete import delete_images
 from catalog.settings import Location, normalize_database_url
 
 Cli = Callable[..., Result]
-FIXTURES = SHARED / "fixtures" / "images"
 MOBY_EMPTY_LAYER = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 NOW = datetime(2025, 6, 1, 12, 30, 15, 250000, tzinfo=UTC)
-
-
-def fixture(relative: str) -> Path:
-    path = FIXTURES / relative
-    need(path.exists(), f"fixture {relative} is not available")
-    return path
 
 
 # --- A small build: base, mid (base + 1 layer), child (mid + 2 layers) ---
@@ -669,31 +670,17 @@ def test_umoci_agrees_on_whiteouts_opaque_dirs_links_and_owners(
 # --- The console script, and squashes killed half-way ---
 
 
-KILLED_CATALOG = Path(__file__).resolve().parent / "support" / "killed_catalog.py"
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def run_catalog(
-    root: Path, db_url: str, *args: str, fault: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The console script; with `fault`, the CLI killed at that point of a squash."""
-    command = shutil.which("catalog")
-    need(command, "the catalog console script is not installed")
-    assert command is not None
-    env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
-    argv = [command] if fault is None else [sys.executable, str(KILLED_CATALOG), f"squash:{fault}"]
-    return subprocess.run(
-        [*argv, *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-
-
-def test_console_script(root: Path, db_url: str, catalog: Catalog, images: ImageBuilder) -> None:
+def test_console_script(run_catalog: Run, catalog: Catalog, images: ImageBuilder) -> None:
     _, _, child = build(images)
-    done = run_catalog(root, db_url, "image", "squash", "child:1", "-t", "flat:1")
+    done = run_catalog("image", "squash", "child:1", "-t", "flat:1")
     assert done.returncode == 0, done.stderr
     new = done.stdout.strip()
     assert done.stdout == new + "\n" and done.stderr == ""
     assert_same_tree(catalog, child, new)
-    refused = run_catalog(root, db_url, "image", "squash", "child:1", "--layers", "9")
+    refused = run_catalog("image", "squash", "child:1", "--layers", "9")
     assert refused.returncode == 1
     assert refused.stderr == (
         "Error: Cannot squash 9 layers, the child:1 image contains only 5 layers\n"
@@ -702,12 +689,12 @@ def test_console_script(root: Path, db_url: str, catalog: Catalog, images: Image
 
 @pytest.mark.parametrize("point", ["layer-partial", "layer-stored", "rows-written"])
 def test_killed_squash_leaves_the_catalog_as_it_was(
-    point: str, root: Path, db_url: str, catalog: Catalog, images: ImageBuilder
+    point: str, run_catalog: Run, catalog: Catalog, images: ImageBuilder
 ) -> None:
     _, _, child = build(images)
     before_rows, before_blobs = table_rows(catalog), blobs(catalog)
 
-    killed = run_catalog(root, db_url, "image", "squash", "child:1", "-t", "flat:1", fault=point)
+    killed = run_catalog("image", "squash", "child:1", "-t", "flat:1", killed_at=f"squash:{point}")
     assert killed.returncode == 137, (killed.stdout, killed.stderr)
     assert killed.stdout == ""
 
@@ -719,11 +706,11 @@ def test_killed_squash_leaves_the_catalog_as_it_was(
         (partial,) = catalog.store.temporary_files()  # allowed until gc
         assert partial.stat().st_size > 0
 
-    checked = run_catalog(root, db_url, "fsck")
+    checked = run_catalog("fsck")
     assert checked.returncode == 0, (checked.stdout, checked.stderr)
     assert checked.stdout == ""  # no problem, not even a warning: all younger than the grace
 
-    done = run_catalog(root, db_url, "image", "squash", "child:1", "-t", "flat:1")
+    done = run_catalog("image", "squash", "child:1", "-t", "flat:1")
     assert done.returncode == 0, done.stderr
     new = done.stdout.strip()
     assert_same_tree(catalog, child, new)
@@ -734,8 +721,8 @@ def test_killed_squash_leaves_the_catalog_as_it_was(
         )
         assert tag is not None and tag.image_id == new
 
-    collected = run_catalog(root, db_url, "gc", "--grace", "0")
+    collected = run_catalog("gc", "--grace", "0")
     assert collected.returncode == 0, collected.stderr
     assert catalog.store.temporary_files() == []
-    checked = run_catalog(root, db_url, "fsck")
+    checked = run_catalog("fsck")
     assert (checked.returncode, checked.stdout) == (0, ""), checked.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from builders import diff_id, directory, hardlink, layer_tar, symlink
+from support.builders import diff_id, directory, hardlink, layer_tar, symlink
 
 from catalog.domain.layertar import normalize_entry_name
 from catalog.errors import InvalidArchive

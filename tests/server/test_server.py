@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-from builders import ImageBuilder, layer_tar
-from conftest import need
-from serving import FIXTURES, OPENSSL, Served, make_certificates, serve_catalog
+from support.builders import ImageBuilder, layer_tar
+from support.environment import need
+from support.serving import FIXTURES, OPENSSL, Served, make_certificates, serve_catalog
 
 from catalog.errors import CatalogError
 from catalog.server import documents
