@@ -1,4 +1,5 @@
-"""The database schema's revision: create, check, upgrade and back up, through Alembic.
+"""The database schema's revision: create, check, upgrade and back up, through Alembic;
+and the next revision, generated from the models.
 
 Alembic is configured in code (no alembic.ini needed at run time) and always gets a
 connection inside a writer transaction, so concurrent first uses of a new catalog create
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+from argparse import Namespace
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from catalog.db.engine import writer_engine
 from catalog.db.models import Base
-from catalog.errors import CatalogError, SchemaOutOfDate
+from catalog.errors import CatalogError, InvalidArgument, SchemaOutOfDate
 
 # Any constant works: it only has to be the same for every catalog process.
 _PG_MIGRATION_LOCK = 0x636174616C6F67  # "catalog"
@@ -41,7 +43,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config()
+    # quiet: Alembic's own messages ("Generating ...") would mix with the command's output.
+    config = Config(cmd_opts=Namespace(quiet=True))
     config.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
         config.attributes["connection"] = connection
@@ -187,3 +190,42 @@ def schema_drift(engine: Engine) -> list[Any]:
             opts={"compare_type": True, "compare_server_default": True},
         )
         return list(compare_metadata(context, Base.metadata))
+
+
+def next_revision_id() -> str:
+    """The ID of the next revision: revisions are numbered 0001, 0002, ..."""
+    head = head_revision()
+    return f"{int(head) + 1:04d}" if head.isdigit() else head + "-next"
+
+
+def new_revision(engine: Engine, message: str, *, empty: bool = False) -> Path:
+    """Write the next migration into the migrations directory; return its file.
+
+    Alembic's autogenerate writes the operations that turn the database (which must be at
+    the head revision) into the models' schema, in batch mode for SQLite; `empty` writes a
+    revision with no operations instead, for a data migration. Read the file before you
+    commit it: autogenerate sees tables, columns, indexes and constraints, not renames
+    or data.
+    """
+    if not message.strip():
+        raise InvalidArgument("give the revision a message (-m): it names the file")
+    state = schema_state(engine)
+    if not state.is_current:
+        raise SchemaOutOfDate(
+            f"the database is at revision {state.current}, not at the head {state.head}: "
+            "generate the next revision against a database at the head"
+        )
+    if not empty and not schema_drift(engine):
+        raise InvalidArgument(
+            "the models and the database agree: change catalog/db/models.py first "
+            "(or write an empty revision for a data migration)"
+        )
+    with engine.connect() as connection:
+        script = command.revision(
+            alembic_config(connection),
+            message=message,
+            autogenerate=not empty,
+            rev_id=next_revision_id(),
+        )
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)

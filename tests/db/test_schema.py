@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,52 @@ def test_drift_is_detected(db_url: str) -> None:
         assert [d[0] for d in drift] == ["add_index"]
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process's migrations, in a copy that a test may add a revision to."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(schema.migrations_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(schema, "migrations_dir", lambda: copy)
+    return copy
+
+
+def test_the_next_revision_is_generated_from_the_models(db_url: str, migrations_copy: Path) -> None:
+    engine = create_catalog_engine(db_url)
+    try:
+        head = schema.head_revision()
+        expected = f"{int(head) + 1:04d}"
+        # The models have an index the database lacks, as after a change to models.py.
+        with engine.begin() as connection:
+            connection.execute(text("DROP INDEX ix_images_created"))
+        path = schema.new_revision(engine, "Index images by creation time")
+        assert path.parent == migrations_copy / "versions"
+        assert path.name == f"{expected}_index_images_by_creation_time.py"
+        written = path.read_text()
+        assert f"revision: str = {expected!r}" in written
+        assert f"down_revision: str | None = {head!r}" in written
+        assert "batch_alter_table" in written and "create_index" in written
+        assert schema.head_revision() == expected
+        schema.upgrade(engine)  # the generated revision makes the database the models' again
+        assert schema.schema_drift(engine) == []
+        schema.downgrade(engine, head)
+        assert [d[0] for d in schema.schema_drift(engine)] == ["add_index"]
+    finally:
+        engine.dispose()
+
+
+def test_db_revision_command(cli: Callable[..., Any], migrations_copy: Path) -> None:
+    refused = cli("db", "revision", "-m", "nothing", exit_code=1)
+    assert refused.stderr.startswith("Error: the models and the database agree")
+    assert sorted(p.name for p in (migrations_copy / "versions").glob("0*.py")) == [
+        "0001_initial_schema.py",
+        "0002_container_image_without_fk.py",
+    ]
+    written = cli("db", "revision", "-m", "Backfill something", "--empty").stdout
+    path = Path(written.removeprefix("Wrote ").strip())
+    assert path.name == "0003_backfill_something.py"
+    assert "def upgrade() -> None:\n    pass" in path.read_text()
 
 
 def test_new_catalog_is_created_on_first_use(location: Location) -> None:
