@@ -58,7 +58,7 @@ def demo(
     """Build a sample catalog from images made on the spot, then show it.
 
     A base image, apps sharing its layers, tags, an untagged leaf, an intermediate image
-    and containers, made with the same services as `catalog image append`, `catalog tag`
+    and containers, made with the same code as `catalog image append`, `catalog tag`
     and `catalog container create`; then `catalog images`, `catalog system df -v`, a
     squash (`catalog image squash`) and reports. The database is the root's SQLite file
     unless --db is given on the command line (CATALOG_ROOT and CATALOG_DATABASE_URL are
