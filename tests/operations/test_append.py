@@ -16,21 +16,13 @@ from typing import Any
 
 import pytest
 import zstandard
-from sqlalchemy import func, select
+from sqlalchemy import select
 from support.builders import ImageBuilder, diff_id, directory, image_config, layer_tar
+from support.surgery import row_counts
 from typer.testing import Result
 
 from catalog.context import Catalog
-from catalog.db.models import (
-    Blob,
-    Image,
-    ImageConfigJSON,
-    ImageHistory,
-    ImageLabel,
-    ImageLayer,
-    ImageReference,
-    Layer,
-)
+from catalog.db.models import Image, ImageConfigJSON, ImageReference
 from catalog.domain.digest import chain_ids, image_id
 from catalog.operations.append import child_config, host_platform, pack_directory
 
@@ -47,14 +39,6 @@ def config_of(catalog: Catalog, image: str) -> dict[str, Any]:
     assert image_id(raw) == image
     document: dict[str, Any] = json.loads(raw)
     return document
-
-
-def counts(catalog: Catalog) -> dict[str, int]:
-    with catalog.database.read() as session:
-        return {
-            model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (Image, ImageLayer, Layer, Blob, ImageReference, ImageLabel, ImageHistory)
-        }
 
 
 def append(cli: Callable[..., Result], *args: str) -> str:
@@ -220,9 +204,9 @@ def test_the_same_append_twice_is_the_same_image(
     layer = write(tmp_path / "layer.tar", LAYER)
     args = ("base:1", str(layer), "--created", CREATED, "-t", "same:1")
     first = append(cli, *args)
-    before = counts(catalog)
+    before = row_counts(catalog)
     assert append(cli, *args, "-t", "same:2") == first
-    after = counts(catalog)
+    after = row_counts(catalog)
     assert after == {**before, "image_references": before["image_references"] + 1}
 
 
@@ -376,14 +360,14 @@ def test_bad_input_is_one_line_and_writes_no_rows(
     images.add([BASE], tags=["base:1"])
     layer = write(tmp_path / "layer.tar", LAYER)
     bad = write(tmp_path / "bad.tar", b"this is not a tar archive" * 40)
-    before = counts(catalog)
+    before = row_counts(catalog)
     blobs_before = {blob.digest for blob in catalog.store.iter_blobs()}
     values = {"layer": str(layer), "bad": str(bad), "tmp": str(tmp_path)}
     result = cli("image", "append", *(arg.format(**values) for arg in args), exit_code=1)
     assert result.stderr.startswith("Error: " + message.format(**values)), result.stderr
     assert result.stderr.count("\n") == 1
     assert result.stdout == ""
-    assert counts(catalog) == before
+    assert row_counts(catalog) == before
     assert {blob.digest for blob in catalog.store.iter_blobs()} == blobs_before
     assert catalog.store.temporary_files() == []
 
@@ -392,12 +376,12 @@ def test_a_layer_with_an_escaping_entry_is_refused(
     cli: Callable[..., Result], catalog: Catalog, tmp_path: Path
 ) -> None:
     hostile = write(tmp_path / "hostile.tar", layer_tar({"../../etc/evil": b"x"}))
-    before = counts(catalog)
+    before = row_counts(catalog)
     result = cli("image", "append", "scratch", str(hostile), exit_code=1)
     assert result.stderr == (
         "Error: invalid layer: entry name '../../etc/evil' is outside the layer root\n"
     )
-    assert counts(catalog) == before
+    assert row_counts(catalog) == before
 
 
 def test_child_config_from_nothing_has_one_layer() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from support.archive_builders import Image as ArchiveImage
 from support.archive_builders import docker_archive
 from support.builders import ImageBuilder, diff_id, image_config, layer_tar
@@ -26,13 +25,13 @@ from support.surgery import (
     layer_rows,
     sql,
     store_entries,
+    table_rows,
     temporary_file,
 )
 from typer.testing import Result
 
 import catalog.operations.load as load_service
 from catalog.context import Catalog
-from catalog.db.models import Base
 from catalog.docker.humanize import human_size
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import parse_config
@@ -59,14 +58,6 @@ L5 = layer_tar({"five": b"5" * 500})
 
 def chains(*layers: bytes) -> list[str]:
     return chain_ids([diff_id(layer) for layer in layers])
-
-
-def all_rows(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
-    with catalog.database.read() as session:
-        return {
-            table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
-            for table in Base.metadata.sorted_tables
-        }
 
 
 def problems(catalog: Catalog) -> list[str]:
@@ -160,11 +151,11 @@ def test_dry_run_changes_nothing_and_lists_what_gc_then_does(
 ) -> None:
     leftover = age(catalog.store.path(catalog.store.write(L5).digest))
     crashed = age(temporary_file(catalog, "crashed", b"x" * 70))
-    rows_before, entries_before = all_rows(catalog), store_entries(catalog)
+    rows_before, entries_before = table_rows(catalog), store_entries(catalog)
 
     dry = collect_garbage(catalog, dry_run=True)
 
-    assert all_rows(catalog) == rows_before
+    assert table_rows(catalog) == rows_before
     assert store_entries(catalog) == entries_before
     assert leftover.exists() and crashed.exists()
     done = collect_garbage(catalog)
@@ -314,7 +305,7 @@ def test_gc_through_the_cli_after_load_rmi_and_a_failed_load(
     failed = cli("load", "-i", str(broken), exit_code=1)
     assert "invalid diffID for layer 1" in failed.stderr
     assert diff_id(L5) in blob_files(catalog) and diff_id(L5) not in blob_rows(catalog)
-    rows_before, files_before = all_rows(catalog), blob_files(catalog)
+    rows_before, files_before = table_rows(catalog), blob_files(catalog)
 
     young = cli("gc")
     assert young.stdout == (
@@ -326,12 +317,12 @@ def test_gc_through_the_cli_after_load_rmi_and_a_failed_load(
     assert dry.stdout == (
         f"Would delete blob: {diff_id(L5)}\nTotal reclaimable space: {human_size(len(L5), 4)}\n"
     )
-    assert all_rows(catalog) == rows_before and blob_files(catalog) == files_before
+    assert table_rows(catalog) == rows_before and blob_files(catalog) == files_before
     done = cli("gc")
     assert done.stdout == (
         f"Deleted blob: {diff_id(L5)}\nTotal reclaimed space: {human_size(len(L5), 4)}\n"
     )
-    assert all_rows(catalog) == rows_before
+    assert table_rows(catalog) == rows_before
     assert blob_files(catalog) == files_before - {diff_id(L5)}
     assert cli("gc").stdout == "Total reclaimed space: 0B\n"
     assert cli("fsck").stdout == ""

@@ -23,7 +23,7 @@ import pytest
 import zstandard
 from rich.console import Console
 from rich.progress import Progress, TextColumn
-from sqlalchemy import func, select
+from sqlalchemy import select
 from support.archive_builders import (
     Image,
     Layout,
@@ -37,13 +37,14 @@ from support.archive_builders import (
 from support.builders import Entry, diff_id, hardlink, image_config, layer_tar, symlink
 from support.environment import need
 from support.files import FIXTURES, fixture
+from support.surgery import row_counts, table_rows
 from typer.testing import Result
 
 import catalog.storage.archive.source as archive_source
 from catalog.cli.load import RichLoadProgress, progress_bar
 from catalog.context import Catalog
-from catalog.db.models import Base, ImageLayer, ImageReference, Layer
 from catalog.db.models import Image as ImageRow
+from catalog.db.models import ImageLayer, ImageReference, Layer
 from catalog.errors import InvalidArchive
 from catalog.operations import load as load_service
 from catalog.operations.load import load_archive
@@ -70,22 +71,6 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 # --- What the catalog holds ---
-
-
-def row_counts(catalog: Catalog) -> dict[str, int]:
-    with catalog.database.read() as session:
-        return {
-            table.name: session.scalar(select(func.count()).select_from(table)) or 0
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def all_rows(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
-    with catalog.database.read() as session:
-        return {
-            table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
-            for table in Base.metadata.sorted_tables
-        }
 
 
 @dataclass
@@ -422,11 +407,11 @@ def test_loading_twice_changes_nothing(cli: Cli, catalog: Catalog) -> None:
     ):
         path = str(fixture(relative))
         first = cli("load", "-i", path)
-        before = all_rows(catalog)
+        before = table_rows(catalog)
         blobs = sorted(catalog.store.iter_blobs(), key=lambda b: b.digest)
         second = cli("load", "-i", path)
         assert second.stdout == first.stdout
-        assert all_rows(catalog) == before
+        assert table_rows(catalog) == before
         assert sorted(catalog.store.iter_blobs(), key=lambda b: b.digest) == blobs
 
 

@@ -35,10 +35,11 @@ from support.builders import (
 from support.environment import need
 from support.files import fixture
 from support.layer_trees import TreeView, view
+from support.surgery import table_rows
 from typer.testing import Result
 
 from catalog.context import Catalog, open_catalog
-from catalog.db.models import Base, Image, ImageConfigJSON, ImageLayer, ImageReference, Layer
+from catalog.db.models import Image, ImageConfigJSON, ImageLayer, ImageReference, Layer
 from catalog.domain.changeset import apply_layers
 from catalog.domain.digest import chain_ids, image_id, sha256_digest
 from catalog.errors import CatalogError, Conflict, CorruptBlob, InvalidArchive
@@ -146,15 +147,6 @@ def assert_same_tree(catalog: Catalog, original: str, squashed: str) -> TreeView
     expected = tree_of(catalog, diff_ids_of(catalog, original))
     assert tree_of(catalog, diff_ids_of(catalog, squashed)) == expected
     return expected
-
-
-def table_rows(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, sorted: the catalog's whole state in the database."""
-    with catalog.database.read() as session:
-        return {
-            table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
-            for table in Base.metadata.sorted_tables
-        }
 
 
 def blobs(catalog: Catalog) -> set[str]:

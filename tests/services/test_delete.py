@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support.builders import ImageBuilder, diff_id, image_config, layer_tar
+from support.surgery import blob_rows, layer_rows
 from typer.testing import Result
 
 from catalog.context import Catalog
-from catalog.db.models import Blob, Container, Image, ImageReference, Layer
+from catalog.db.models import Container, Image, ImageReference, Layer
 from catalog.domain.digest import chain_ids, short_id
 from catalog.domain.reference import parse_normalized_named
 from catalog.errors import Conflict, InvalidReference, NotFound
@@ -68,16 +69,6 @@ def names(catalog: Catalog) -> set[str]:
             select(ImageReference.repository, ImageReference.tag, ImageReference.digest)
         ).all()
     return {f"{r.repository}:{r.tag}" if r.tag else f"{r.repository}@{r.digest}" for r in rows}
-
-
-def layer_rows(catalog: Catalog) -> set[str]:
-    with catalog.database.read() as session:
-        return set(session.scalars(select(Layer.chain_id)))
-
-
-def blob_rows(catalog: Catalog) -> set[str]:
-    with catalog.database.read() as session:
-        return set(session.scalars(select(Blob.digest)))
 
 
 def add_reference(catalog: Catalog, reference: str, image_id: str) -> None:

@@ -674,7 +674,10 @@ def catalogs(draw: st.DrawFn) -> list[dict[str, Any]]:
         if plans and draw(st.booleans()):
             parent = draw(st.integers(0, len(plans) - 1))
             stack = plans[parent]["layers"] + stack[:1]
-        tags = draw(st.lists(st.sampled_from(free_tags), max_size=2, unique=True))
+        # Nine tags for up to six images: the last ones may find none left.
+        tags = (
+            draw(st.lists(st.sampled_from(free_tags), max_size=2, unique=True)) if free_tags else []
+        )
         free_tags = [t for t in free_tags if t not in tags]
         days = draw(st.one_of(st.none(), st.integers(0, 70)))
         plans.append(

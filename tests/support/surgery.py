@@ -1,4 +1,4 @@
-"""Damaging a catalog on purpose, and reading back what it holds: for the gc and fsck tests."""
+"""Damaging a catalog on purpose, and reading back what it holds (rows, tables, files)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from catalog.context import Catalog
-from catalog.db.models import Blob, Image, ImageReference, Layer
+from catalog.db.models import Base, Blob, Image, ImageReference, Layer
 from catalog.storage.content import TEMPORARY_PREFIX
 
 HOUR = 3600.0
@@ -68,6 +68,24 @@ def flip_byte(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+def table_rows(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: the catalog's whole state in the database."""
+    with catalog.database.read() as session:
+        return {
+            table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def row_counts(catalog: Catalog) -> dict[str, int]:
+    """How many rows each table holds."""
+    with catalog.database.read() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+        }
 
 
 def layer_rows(catalog: Catalog) -> set[str]:
