@@ -36,20 +36,19 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from catalog.errors import InvalidFilter, NotFound
-from catalog.filters import FilterArgs, label_checks
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.imageconfig import parse_timestamp
-from catalog.reference import (
-    BadPattern,
+from catalog.docker.filters import FilterArgs, label_checks
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.docker.pathmatch import BadPattern, path_match
+from catalog.domain.imageconfig import parse_timestamp
+from catalog.domain.reference import (
     DigestReference,
     Named,
     familiar_name,
     familiar_string,
     parse_any_reference,
-    path_match,
     tag_name_only,
 )
+from catalog.errors import InvalidFilter, NotFound
 from catalog.services.listing import LIST_FILTERS
 from catalog.services.refstore import stored_reference
 

@@ -39,12 +39,12 @@ from typing import Any
 from sqlalchemy import Connection, ForeignKeyConstraint, Table, text
 
 from catalog.context import Catalog
-from catalog.db import writer_engine
-from catalog.models import (
+from catalog.db.engine import writer_engine
+from catalog.db.models import (
     Blob,
     Container,
     Image,
-    ImageConfig,
+    ImageConfigJSON,
     ImageHistory,
     ImageLabel,
     ImageLayer,
@@ -668,7 +668,7 @@ def plan(
             ),
             images_rows,
         ),
-        "image_configs": (table(ImageConfig), ("image_id", "config"), config_rows),
+        "image_configs": (table(ImageConfigJSON), ("image_id", "config"), config_rows),
         "image_layers": (table(ImageLayer), ("image_id", "position", "chain_id"), layer_rows),
         "image_labels": (table(ImageLabel), ("image_id", "key", "value"), label_rows),
         "image_history": (

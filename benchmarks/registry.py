@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.context import open_catalog
-from catalog.registry.pull import pull
+from catalog.operations.pull import pull
 from catalog.registry.settings import RegistrySettings
 from catalog.settings import resolve_location
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent / "tests"))
     # The tests' registry runner (benchmarks run from a source checkout, as tests do).
-    run_registry = importlib.import_module("registries").run_registry
+    run_registry = importlib.import_module("support.registries").run_registry
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="catalog-bench-registry-") as temporary:

@@ -5,7 +5,7 @@ uncompressed layer tars under blobs/sha256/) of `total_bytes` over `layers` laye
 files of random bytes and of compressible text, each layer above the first overwriting
 a file of the one below and deleting another (a whiteout), so a squash has real merging
 to do. `run` loads it into a catalog with `load_archive` and squashes the loaded image
-with `catalog.services.squash.squash_image` (when that module exists), each repetition
+with `catalog.operations.squash.squash_image` (when that module exists), each repetition
 in an emptied catalog; the floor (`sha256sum` of the same layer files) is a `sha256sum`
 spec of the worker.
 """
@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import text
 
 from catalog.context import Catalog
-from catalog.services.load import load_archive
+from catalog.operations.load import load_archive
 
 REFERENCE = "bench/squash:latest"
 FILE_BYTES = 8 << 20
@@ -150,9 +150,9 @@ def make_image(
 
 
 def squash_function() -> Callable[[Catalog, str], Any] | None:
-    """`catalog.services.squash.squash_image`, or None while it does not exist."""
+    """`catalog.operations.squash.squash_image`, or None while it does not exist."""
     try:
-        from catalog.services.squash import squash_image
+        from catalog.operations.squash import squash_image
     except ImportError:
         return None
     return squash_image
@@ -180,7 +180,7 @@ def run(kind: str, catalog: Catalog, spec: dict[str, Any]) -> dict[str, Any]:
     repeat = int(spec.get("repeat", 3))
     squash = squash_function()
     if kind == "squash" and squash is None:
-        return {"missing": "catalog.services.squash.squash_image does not exist"}
+        return {"missing": "catalog.operations.squash.squash_image does not exist"}
     times: list[float] = []
     for _ in range(repeat):
         _wipe(catalog)

@@ -38,8 +38,8 @@ from sqlalchemy import select
 
 from benchmarks import baseline
 from catalog.context import Catalog, open_catalog
-from catalog.filters import FilterArgs
-from catalog.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.docker.filters import FilterArgs
 from catalog.services.listing import ImageSummary, disk_usage, list_images
 from catalog.settings import Location, normalize_database_url
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
-from catalog.db import Database, create_catalog_engine
+from catalog.db.engine import Database, create_catalog_engine
+from catalog.db.schema import ensure_schema
 from catalog.errors import CatalogError
-from catalog.schema import ensure_schema
 from catalog.settings import Location
-from catalog.store import ContentStore
+from catalog.storage.content import ContentStore
 
 
 @dataclass

@@ -1,11 +1,17 @@
 """The exceptions catalog raises for a user's mistake or a refused input.
 
 Each carries the exit code the CLI uses; anything that is not a CatalogError is a bug.
+The server answers each with Docker's status (catalog.server.routing.status_of):
+NotFound 404, Conflict 409, InvalidArgument (and its kinds) 400, anything else 500.
 """
 
 
 class CatalogError(Exception):
-    """Base of every error a user can cause; the CLI prints its message on one line."""
+    """Base of every error a user can cause; the CLI prints its message on one line.
+
+    Raised as it is, it says that something outside the user's arguments failed: an
+    operating-system or database condition, or data that does not check out.
+    """
 
     exit_code = 1
 
@@ -18,26 +24,33 @@ class CatalogError(Exception):
 
 
 class NotFound(CatalogError):
-    """An image, reference, container or blob that does not exist."""
+    """An image, reference, container, report or blob that does not exist."""
 
 
 class Conflict(CatalogError):
     """The operation would break a rule (a tag in use, a running container, ...)."""
 
 
-class InvalidReference(CatalogError):
+class InvalidArgument(CatalogError):
+    """An argument the command or request refuses: a bad option, value, name or input.
+
+    Exit 1 in the CLI, 400 in the server; the kinds below say which Docker error it is.
+    """
+
+
+class InvalidReference(InvalidArgument):
     """A reference that Docker's grammar rejects; the message is Docker's text."""
 
 
-class InvalidDigest(CatalogError):
+class InvalidDigest(InvalidArgument):
     """A digest that is not `algorithm:hex` of the right shape, or that does not match."""
 
 
-class InvalidFilter(CatalogError):
+class InvalidFilter(InvalidArgument):
     """A listing filter Docker would refuse; the message is Docker's text."""
 
 
-class InvalidArchive(CatalogError):
+class InvalidArchive(InvalidArgument):
     """An image archive that is malformed, hostile or fails verification."""
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from catalog.errors import CatalogError
+from catalog.errors import InvalidArgument
 
 ROOT_ENV = "CATALOG_ROOT"
 DATABASE_URL_ENV = "CATALOG_DATABASE_URL"
@@ -33,11 +33,11 @@ def normalize_database_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise CatalogError(f"invalid database URL {str(url)!r}: {exc}") from None
+        raise InvalidArgument(f"invalid database URL {str(url)!r}: {exc}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise CatalogError(
+        raise InvalidArgument(
             f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
         )
     return parsed

@@ -1,4 +1,4 @@
-"""Alembic environment. catalog runs it in process (see catalog.schema), always handing it a
+"""Alembic environment. catalog runs it in process (see catalog.db.schema), always handing it a
 connection that is already inside a transaction, so a migration and the revision stamp
 commit together."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from catalog.models import Base
+from catalog.db.models import Base
 
 config = context.config
 

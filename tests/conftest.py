@@ -2,7 +2,8 @@
 PostgreSQL server, in which case every test gets a fresh database on it.
 
 CATALOG_TEST_REQUIRE_ALL=1 (set by .ci/run) turns every skip into a failure, so CI can't
-pass by skipping what it was meant to check.
+pass by skipping what it was meant to check. Helpers that are not fixtures are in
+tests/support/; the tests are grouped as the package is (domain/, storage/, db/, ...).
 """
 
 from __future__ import annotations
@@ -17,57 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import ImageBuilder
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from support import killed_catalog
+from support.builders import ImageBuilder
+from support.environment import REQUIRE_ALL_ENV, TEST_DATABASE_URL_ENV, console_script, strict
 from typer.testing import CliRunner, Result
 
-from catalog import schema
 from catalog.cli.main import app
 from catalog.context import Catalog, open_catalog
-from catalog.db import create_catalog_engine
+from catalog.db import schema
+from catalog.db.engine import create_catalog_engine
 from catalog.settings import Location, normalize_database_url
-
-TEST_DATABASE_URL_ENV = "CATALOG_TEST_DATABASE_URL"
-REQUIRE_ALL_ENV = "CATALOG_TEST_REQUIRE_ALL"
-# Everything the tests read lives in the repository: tests/fixtures/images holds other
-# projects' image archives (origin, licence and SHA-256 in its SOURCES.md).
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-IMAGE_FIXTURES = FIXTURES / "images"
-
-
-def strict() -> bool:
-    return os.environ.get(REQUIRE_ALL_ENV, "") not in ("", "0")
-
-
-def need(condition: object, reason: str) -> None:
-    """Skip (fail under CATALOG_TEST_REQUIRE_ALL) when a test's requirement is missing."""
-    if not condition:
-        if strict():
-            pytest.fail(f"required for CI: {reason}")
-        pytest.skip(reason)
-
-
-def image_fixture(relative: str) -> Path:
-    """The path of a fixture under tests/fixtures/images. The fixtures are part of the
-    repository, so a missing one is an error, never a skip."""
-    path = IMAGE_FIXTURES / relative
-    if not path.exists():
-        raise FileNotFoundError(f"image fixture {relative} is missing from {IMAGE_FIXTURES}")
-    return path
-
-
-def console_script() -> str:
-    """The installed `catalog` console script: beside this Python (a virtual environment's
-    bin/, on PATH or not), else on PATH. The suite runs against the installed package (the
-    README's `pip install '.[test]'`), so a missing script is an error, not a skip."""
-    beside = Path(sys.executable).parent / "catalog"
-    found = str(beside) if beside.exists() else shutil.which("catalog")
-    if found is None:
-        raise FileNotFoundError(
-            "the catalog console script is not installed: pip install '.[test]'"
-        )
-    return found
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -83,10 +45,6 @@ def pytest_report_header() -> str:
     url = os.environ.get(TEST_DATABASE_URL_ENV)
     backend = make_url(url).render_as_string(hide_password=True) if url else "SQLite (default)"
     return f"catalog test backend: {backend}; strict: {strict()}"
-
-
-def backend() -> str:
-    return "postgresql" if os.environ.get(TEST_DATABASE_URL_ENV) else "sqlite"
 
 
 @pytest.fixture(scope="session")
@@ -237,13 +195,19 @@ def run_catalog(
     root: Path, db_url: str, tmp_path: Path
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the installed `catalog` console script on this test's catalog, as a user would:
-    a subprocess, started elsewhere so the source tree can't shadow the installed package."""
+    a subprocess, started elsewhere so the source tree can't shadow the installed package.
+    With `killed_at=POINT`, the CLI dies at that fault point as a kill would (exit 137)."""
     argv = [console_script()]
     env = {**os.environ, "CATALOG_ROOT": str(root), "CATALOG_DATABASE_URL": db_url}
 
-    def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, killed_at: str | None = None, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
         options: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 60}
         options.update(kwargs)
-        return subprocess.run([*argv, *args], cwd=tmp_path, env=env, check=False, **options)
+        started = (
+            argv if killed_at is None else [sys.executable, killed_catalog.__file__, killed_at]
+        )
+        return subprocess.run([*started, *args], cwd=tmp_path, env=env, check=False, **options)
 
     return run

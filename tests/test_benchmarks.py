@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_DATABASE_URL_ENV, backend
 from sqlalchemy import select
+from support.environment import TEST_DATABASE_URL_ENV, backend
 
 from catalog.context import Catalog
-from catalog.digest import chain_ids
-from catalog.filters import FilterArgs
-from catalog.imageconfig import parse_config
-from catalog.models import Image, ImageReference
+from catalog.db.models import Image, ImageReference
+from catalog.docker.filters import FilterArgs
+from catalog.domain.digest import chain_ids
+from catalog.domain.imageconfig import parse_config
 from catalog.services.inspect import inspect_image
 from catalog.services.listing import list_images
 

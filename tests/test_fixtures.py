@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, IMAGE_FIXTURES
+from support.files import FIXTURES as IMAGE_FIXTURES
+from support.files import FIXTURES_DIR as FIXTURES
 
 # `| relative/path | bytes | sha256 |` rows of SOURCES.md's file table.
 ROW = re.compile(r"^\| ([^|]+?) \| (\d+) \| ([0-9a-f]{64}) \|$", re.MULTILINE)

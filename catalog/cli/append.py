@@ -9,7 +9,7 @@ import typer
 
 from catalog.cli.options import TagsOption
 from catalog.cli.state import open_from
-from catalog.services.append import append_image
+from catalog.operations.append import append_image
 
 
 def append(

@@ -1,12 +1,14 @@
-"""`catalog db ...`: the database schema's revision."""
+"""`catalog db ...`: the database schema's revision, and the next one."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from catalog import schema
 from catalog.cli.helptext import PLAIN_HELP
 from catalog.cli.state import open_from
+from catalog.db import schema
 
 app = typer.Typer(help="Manage the catalog database's schema.", no_args_is_help=True, **PLAIN_HELP)
 
@@ -56,3 +58,25 @@ def check(ctx: typer.Context) -> None:
             typer.echo(f"drift: {problem}", err=True)
         raise typer.Exit(1)
     typer.echo(f"No drift: database at {_describe(state.current, state.head)} matches the models")
+
+
+@app.command()
+def revision(
+    ctx: typer.Context,
+    message: Annotated[
+        str,
+        typer.Option(
+            "--message", "-m", metavar="MESSAGE", help="What the revision changes; names its file."
+        ),
+    ],
+    empty: Annotated[
+        bool,
+        typer.Option("--empty", help="No operations: a revision to fill in by hand."),
+    ] = False,
+) -> None:
+    """Write the next migration: what turns the database (at the head revision) into the
+    models' schema, as Alembic's autogenerate sees it. For developers, from a checkout:
+    the file goes into migrations/versions/; read it before committing it."""
+    catalog = open_from(ctx)
+    path = schema.new_revision(catalog.database.engine, message, empty=empty)
+    typer.echo(f"Wrote {path}")

@@ -11,12 +11,13 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import URL
 
-from catalog.cli import listing
-from catalog.cli import reports as report_commands
+from catalog.cli import images as images_command
+from catalog.cli import report as report_commands
 from catalog.cli import squash as squash_commands
+from catalog.cli import system as system_command
 from catalog.cli.state import open_from, state
 from catalog.errors import Conflict
-from catalog.services.demo import build_demo, is_empty
+from catalog.operations.demo import build_demo, is_empty
 from catalog.settings import DATABASE_FILE
 
 SQUASH_IMAGE = "demo/worker:latest"
@@ -57,7 +58,7 @@ def demo(
     """Build a sample catalog from images made on the spot, then show it.
 
     A base image, apps sharing its layers, tags, an untagged leaf, an intermediate image
-    and containers, made with the same services as `catalog image append`, `catalog tag`
+    and containers, made with the same code as `catalog image append`, `catalog tag`
     and `catalog container create`; then `catalog images`, `catalog system df -v`, a
     squash (`catalog image squash`) and reports. The database is the root's SQLite file
     unless --db is given on the command line (CATALOG_ROOT and CATALOG_DATABASE_URL are
@@ -100,16 +101,16 @@ def demo(
     )
 
     _heading("images")
-    listing.images(ctx)
+    images_command.images(ctx)
     _heading("images -a")
-    listing.images(ctx, all_images=True)
+    images_command.images(ctx, all_images=True)
     _heading("system df -v")
-    listing.df(ctx, verbose=True)
+    system_command.df(ctx, verbose=True)
     # Squash the worker's two layers above the base into one; the base's stay shared.
     _heading(f"image squash --parent {SQUASH_PARENT} -t {SQUASH_TAG} {SQUASH_IMAGE}")
     squash_commands.squash(ctx, SQUASH_IMAGE, parent=SQUASH_PARENT, tags=[SQUASH_TAG])
     _heading("images demo/worker")
-    listing.images(ctx, "demo/worker")
+    images_command.images(ctx, "demo/worker")
     _heading("report usage-by-repository")
     report_commands.report(ctx, name="usage-by-repository")
     _heading("report reclaimable")

@@ -19,10 +19,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from catalog.archive.formats import parse_platform
 from catalog.cli.state import open_from
+from catalog.domain.platform import parse_platform
 from catalog.errors import CatalogError
-from catalog.services.load import load_archive
+from catalog.operations.load import load_archive
 
 HELP = (
     "Load images from a tar archive (docker save v1.2, Docker 25+, go-containerregistry, "

@@ -9,32 +9,37 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from catalog import __version__, schema
+from catalog import __version__
 from catalog.cli import (
     append,
-    containers,
+    container,
     db,
     demo,
+    fsck,
+    gc,
+    history,
     image,
-    inspection,
-    listing,
+    images,
+    inspect,
     load,
-    maintenance,
     prune,
     registry,
-    reports,
+    report,
+    rmi,
     save,
     serve,
     squash,
-    tagging,
+    system,
+    tag,
 )
 from catalog.cli.helptext import PLAIN_HELP, use_plain_help
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import CliState, open_from
+from catalog.db import schema
+from catalog.docker.humanize import human_size
 from catalog.errors import CatalogError
 from catalog.services.info import count_rows
 from catalog.settings import DATABASE_URL_ENV, ROOT_ENV
-from catalog.units import human_size
 
 
 class CatalogGroup(TyperGroup):
@@ -66,15 +71,19 @@ app.add_typer(image.app, name="image")
 COMMAND_MODULES: tuple[Any, ...] = (
     save,
     append,
-    tagging,
-    inspection,
-    containers,
+    tag,
+    rmi,
+    inspect,
+    history,
+    container,
     load,
-    listing,
+    images,
+    system,
     prune,
-    reports,
+    report,
     demo,
-    maintenance,
+    gc,
+    fsck,
     serve,
     squash,
     registry,

@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 
 from catalog.cli.state import open_from
-from catalog.filters import parse_filter_flags
-from catalog.services.delete import remove_blob_files
-from catalog.services.prune import prune_images
-from catalog.units import human_size
+from catalog.docker.filters import parse_filter_flags
+from catalog.docker.humanize import human_size
+from catalog.operations.removal import prune_images
 
 DANGLING_WARNING = "WARNING! This will remove all dangling images."
 ALL_WARNING = (
@@ -42,11 +41,7 @@ def prune(
         if not typer.confirm(f"{warning}\nAre you sure you want to continue?", default=False):
             typer.echo("Error: image prune has been cancelled", err=True)
             raise typer.Exit(1)
-    catalog = open_from(ctx)
-    with catalog.database.write() as session:
-        report = prune_images(session=session, filters=args)
-    with catalog.database.read() as session:
-        remove_blob_files(session=session, store=catalog.store, digests=report.blob_digests)
+    report = prune_images(open_from(ctx), args)
     if report.images_deleted:
         lines = ["Deleted Images:"]
         for record in report.images_deleted:

@@ -20,10 +20,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from catalog.archive.formats import parse_platform
 from catalog.cli.state import open_from, state
+from catalog.domain.platform import parse_platform
+from catalog.domain.reference import familiar_string
 from catalog.errors import CatalogError
-from catalog.reference import familiar_string
+from catalog.operations.pull import parse_pull_reference, pull
+from catalog.operations.push import parse_push_reference, push
 from catalog.registry.client import check_credentials
 from catalog.registry.credentials import (
     Credentials,
@@ -34,8 +36,6 @@ from catalog.registry.credentials import (
     normalize_server,
 )
 from catalog.registry.progress import SilentProgress, TransferProgress
-from catalog.registry.pull import parse_pull_reference, pull
-from catalog.registry.push import parse_push_reference, push
 from catalog.registry.settings import DOCKER_HUB_INDEX, RegistrySettings, load_settings
 
 InsecureOption = Annotated[

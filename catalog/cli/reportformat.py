@@ -14,12 +14,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog.cli.tabwriter import tabwrite
-from catalog.digest import short_id
-from catalog.imageconfig import format_timestamp
+from catalog.docker.humanize import human_size
+from catalog.docker.tabwriter import tabwrite
+from catalog.domain.digest import short_id
+from catalog.domain.imageconfig import format_timestamp
 from catalog.services.reports import Column, ReportResult
-from catalog.units import human_size
 
+# The report options as the CLI's flags: how `report` takes them and its errors name them.
+OPTION_FLAGS = {
+    "older_than": "--older-than",
+    "max_tags": "--max-tags",
+    "period": "--period",
+    "limit": "--limit",
+}
 # What a table shows for a missing value, by column kind.
 _TABLE_NONE = {"name": "<none>", "period": "<unknown>", "time": "<unknown>"}
 

@@ -23,9 +23,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from catalog.cli.reportformat import is_total, table_cell
-from catalog.services.reports import OPTION_FLAGS, Column, ReportResult
-from catalog.units import human_size
+from catalog.cli.reportformat import OPTION_FLAGS, is_total, table_cell
+from catalog.docker.humanize import human_size
+from catalog.services.reports import Column, ReportResult
 
 UNIQUE_COLOUR = "#2b6cb0"
 SHARED_COLOUR = "#9ac1e6"

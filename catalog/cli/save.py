@@ -10,7 +10,7 @@ import typer
 
 from catalog.cli.state import open_from
 from catalog.errors import CatalogError
-from catalog.services.save import save_images, save_images_to_path
+from catalog.operations.save import save_images, save_images_to_path
 
 
 def save(

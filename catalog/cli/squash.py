@@ -9,7 +9,7 @@ import typer
 
 from catalog.cli.options import TagsOption
 from catalog.cli.state import open_from
-from catalog.services.squash import squash_image
+from catalog.operations.squash import squash_image
 
 
 def squash(

@@ -8,6 +8,8 @@
 - `transport`: which endpoints (https verified, https unverified, http) a registry gets.
 - `client`: the HTTP API: manifests, blobs, uploads, mounts, tags, over httpx.
 - `progress`: docker's pull/push progress events, told to whoever draws them.
-- `records`: the rows pull and push keep (services: take a session, never commit).
-- `pull`, `push`: the operations: blobs into the store first, then rows in one transaction.
+
+It writes blobs, never rows: the rows pull and push keep are catalog.services.distribution,
+and the pull and push themselves (blobs into the store first, then rows in one
+transaction) are catalog.operations.pull and catalog.operations.push.
 """

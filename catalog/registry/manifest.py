@@ -12,19 +12,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.archive.formats import (
+from catalog.domain.digest import sha256_digest, validate_digest
+from catalog.domain.platform import Platform
+from catalog.errors import InvalidDigest, NotFound
+from catalog.registry.errors import RegistryError
+from catalog.storage.archive.formats import (
     ANNOTATION_REFERENCE_TYPE,
     CONFIG_TYPES,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
-    Platform,
 )
-from catalog.compression import GZIP, NONE, ZSTD
-from catalog.digest import sha256_digest, validate_digest
-from catalog.errors import InvalidDigest, NotFound
-from catalog.registry.errors import RegistryError
+from catalog.storage.compression import GZIP, NONE, ZSTD
 
 __all__ = [
     "ACCEPT",

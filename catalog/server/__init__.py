@@ -3,9 +3,13 @@
 - `versions`: API versions, the `/vX.Y` prefix and Docker's negotiation rules (pure).
 - `documents`: the JSON documents of each endpoint, shaped by the requested API version
   (pure: they take what the services return).
-- `app`: the ASGI application: routing, parameters, errors, streaming load and save.
-- `openapi`: the OpenAPI document of catalog's own endpoints (under `/catalog/`).
+- `routing`: the route table, Docker's status for each error, JSON responses.
+- `params`: request parameters, parsed as the daemon parses them.
+- `jobs`: the threads that load a spooled archive and write a saved one into a pipe.
+- `docker_routes`, `catalog_routes`: the handlers of Docker's endpoints and of catalog's
+  own (under `/catalog/`, described by `openapi`).
+- `app`: the ASGI application: dispatch, transactions in worker threads, request bodies.
 - `listen`: where to listen (TCP, a unix socket, TLS), the safety checks, and uvicorn.
 
-Handlers call the same service functions as the CLI; nothing here writes SQL.
+Handlers call the same services and operations as the CLI; nothing here writes SQL.
 """

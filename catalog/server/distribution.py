@@ -9,7 +9,7 @@ its bars and docker-py reads its stream. As in moby, an error before the first m
 ordinary error response (a 404 for an unknown manifest); after it, an `error` message.
 
 The routes register themselves with `catalog.server.app`'s router when this module is
-imported (app.py does so at its end).
+imported (app.py imports it with the other route modules).
 """
 
 from __future__ import annotations
@@ -19,37 +19,32 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from catalog.archive.formats import parse_platform
 from catalog.context import Catalog
-from catalog.errors import CatalogError, InvalidArchive, InvalidReference
-from catalog.models import ImageReference
-from catalog.reference import parse_normalized_named, with_digest, with_tag
+from catalog.db.models import ImageReference
+from catalog.docker.humanize import human_size
+from catalog.domain.platform import parse_platform
+from catalog.domain.reference import parse_normalized_named, with_digest, with_tag
+from catalog.errors import CatalogError, InvalidArchive, InvalidArgument, InvalidReference
+from catalog.operations.pull import pull
+from catalog.operations.push import push
 from catalog.registry.client import check_credentials
 from catalog.registry.credentials import Credentials, decode_registry_auth, normalize_server
 from catalog.registry.errors import Unauthorized
 from catalog.registry.progress import TransferProgress
-from catalog.registry.pull import pull
-from catalog.registry.push import push
 from catalog.registry.settings import load_settings
 from catalog.server import documents
-from catalog.server.app import (
-    JSON,
-    EngineApp,
-    InvalidRequest,
-    error_response,
-    json_response,
-    route,
-    status_of,
-)
+from catalog.server.routing import JSON, error_response, json_response, route, status_of
 from catalog.server.versions import ApiVersion
-from catalog.units import human_size
+
+if TYPE_CHECKING:
+    from catalog.server.app import EngineApp
 
 __all__ = ["JsonProgress"]
 
@@ -177,8 +172,8 @@ async def images_create(
     image = params.get("fromImage", "")
     if not image:
         if params.get("fromSrc"):
-            raise InvalidRequest("importing a root filesystem (fromSrc) is not supported")
-        raise InvalidRequest("fromImage or fromSrc is required")
+            raise InvalidArgument("importing a root filesystem (fromSrc) is not supported")
+        raise InvalidArgument("fromImage or fromSrc is required")
     # moby: "pull -a" may send a name with a trailing ":"; a digest may come as the tag.
     named = parse_normalized_named(image.removesuffix(":"))
     tag = params.get("tag", "")
@@ -189,7 +184,7 @@ async def images_create(
         try:
             platform = parse_platform(params["platform"])
         except InvalidArchive as exc:
-            raise InvalidRequest(exc.message) from None
+            raise InvalidArgument(exc.message) from None
     all_tags = named.tag is None and named.digest is None
     catalog: Catalog = app.catalog
     settings = await anyio.to_thread.run_sync(lambda: load_settings(catalog.location.root))
@@ -257,7 +252,7 @@ async def image_push(app: EngineApp, request: Request, version: ApiVersion, name
 async def auth(app: EngineApp, request: Request, version: ApiVersion, name: str) -> Response:
     body = await app.json_body(request)
     if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
+        raise InvalidArgument("the body must be a JSON object")
     username = str(body.get("username") or "")
     password = str(body.get("password") or "")
     server = normalize_server(str(body.get("serveraddress") or ""))

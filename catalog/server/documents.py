@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from catalog import __version__
-from catalog.imageconfig import format_timestamp
+from catalog.domain.imageconfig import format_timestamp
 from catalog.server.versions import API_VERSION, MIN_API_VERSION, ApiVersion
 
 ENGINE_NAME = "catalog"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from catalog.errors import CatalogError
+from catalog.errors import InvalidArgument
 
 # The newest version served, and the oldest: every prefix in between is accepted.
 API_VERSION = "1.52"
@@ -19,7 +19,7 @@ MIN_API_VERSION = "1.24"
 _PREFIX = re.compile(r"/v(?P<version>[0-9.]+)(?P<path>/.*)\Z", re.DOTALL)
 
 
-class UnsupportedVersion(CatalogError):
+class UnsupportedVersion(InvalidArgument):
     """A `/vX.Y` prefix outside the versions served (Docker answers 400)."""
 
 

@@ -1,2 +1,4 @@
-"""Service functions: they take a session keyword-only and never commit; the command or
-request that started the work commits once."""
+"""Services: functions of the rows. Each takes a `session` keyword-only and never commits:
+the caller (a command, a request, an operation) owns the transaction. Services touch no
+files: what needs blobs is an operation.
+"""

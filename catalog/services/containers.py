@@ -19,10 +19,10 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from catalog.digest import short_id
+from catalog.db.models import Container, utcnow
+from catalog.domain.digest import short_id
+from catalog.domain.reference import familiar_string
 from catalog.errors import Conflict, InvalidReference, NotFound
-from catalog.models import Container, utcnow
-from catalog.reference import familiar_string
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_by_image
 

@@ -7,9 +7,9 @@ several repositories) only without force; untagged parents are pruned unless tol
 The records come out in Docker's order: `Untagged` references, then `Deleted` for the image
 and for each layer (chain ID, top first) that no image uses any more.
 
-Layers nothing uses lose their rows here, and so do blobs no layer uses; the blob files are
-removed by `remove_blob_files` after the transaction has committed, so a rollback never
-leaves rows pointing at missing files.
+Layers nothing uses lose their rows here, and so do blobs no layer uses; their files are
+removed after the transaction has committed (`catalog.operations.removal`), so a rollback
+never leaves rows pointing at missing files.
 
 As in Docker, `-f` deletes an image a stopped container uses; the container keeps the
 image's ID (containers.image_id is not a foreign key for that reason).
@@ -25,15 +25,14 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from catalog.digest import short_id
+from catalog.db.models import Blob, Container, Image, ImageLayer, ImageReference, Layer
+from catalog.docker.gotime import go_quote
+from catalog.domain.digest import short_id
+from catalog.domain.reference import Named, familiar_string, parse_normalized_named, tag_name_only
 from catalog.errors import CatalogError, Conflict, InvalidReference, NotFound
-from catalog.gotime import go_quote
-from catalog.models import Blob, Container, Image, ImageLayer, ImageReference, Layer
-from catalog.reference import Named, familiar_string, parse_normalized_named, tag_name_only
 from catalog.services.containers import RUNNING_STATES
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_of
-from catalog.store import ContentStore
 
 Record = dict[str, str]
 
@@ -74,7 +73,7 @@ class DeleteFailure:
 @dataclass
 class ImageDeletion:
     """What `delete_images` did: Docker's records, the terms that failed, and the blobs
-    whose rows went (remove their files with `remove_blob_files` after commit)."""
+    whose rows went (their files go after the commit: operations.removal)."""
 
     records: list[Record] = field(default_factory=list)
     failures: list[DeleteFailure] = field(default_factory=list)
@@ -353,13 +352,3 @@ def delete_images(
         deletion.records.extend(records)
         deletion.blob_digests.extend(blobs)
     return deletion
-
-
-def remove_blob_files(*, session: Session, store: ContentStore, digests: Iterable[str]) -> int:
-    """After the delete has committed: remove the files of the blobs that still have no
-    row (a load may have brought one back meanwhile); the bytes freed."""
-    wanted = sorted(set(digests))
-    if not wanted:
-        return 0
-    kept = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(wanted))))
-    return sum(store.delete(digest) for digest in wanted if digest not in kept)

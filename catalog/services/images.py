@@ -9,13 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from catalog.db import insert_ignoring_duplicates
-from catalog.digest import chain_ids
-from catalog.errors import InvalidArchive, NotFound
-from catalog.imageconfig import ImageConfig
-from catalog.models import (
+from catalog.db.models import (
     Blob,
     Image,
+    ImageConfigJSON,
     ImageHistory,
     ImageLabel,
     ImageLayer,
@@ -23,10 +20,11 @@ from catalog.models import (
     Layer,
     utcnow,
 )
-from catalog.models import (
-    ImageConfig as ImageConfigRow,
-)
-from catalog.reference import Named
+from catalog.db.sql import insert_ignoring_duplicates
+from catalog.domain.digest import chain_ids
+from catalog.domain.imageconfig import ImageConfig
+from catalog.domain.reference import Named
+from catalog.errors import InvalidArchive, NotFound
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def register_image(
             size=sum(layer.diff_size for layer in layers),
         )
     )
-    session.execute(insert(ImageConfigRow).values(image_id=config.id, config=config.raw))
+    session.execute(insert(ImageConfigJSON).values(image_id=config.id, config=config.raw))
     if chains:
         session.execute(
             insert(ImageLayer),

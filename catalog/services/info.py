@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import Base, Blob, Container, Image, ImageReference, Layer
+from catalog.db.models import Base, Blob, Container, Image, ImageReference, Layer
 
 
 @dataclass(frozen=True)

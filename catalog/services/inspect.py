@@ -19,15 +19,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.db.models import Image, ImageConfigJSON, ImageHistory, ImageLayer, Layer
 from catalog.errors import CatalogError
-from catalog.models import Image, ImageHistory, ImageLayer, Layer
-from catalog.models import ImageConfig as ImageConfigRow
 from catalog.services.lookup import resolve_image_id
-from catalog.services.refstore import (
-    references_by_image,
-    repo_digests,
-    repo_tags,
-)
+from catalog.services.refstore import references_by_image, repo_digests, repo_tags
 
 MISSING = "<missing>"
 # Go's zero time.Time as RFC 3339: what Docker shows for a LastTagTime never set.
@@ -133,8 +128,8 @@ def inspect_images(
     ids = {image_id for _, image_id in found}
     rows = (
         session.execute(
-            select(Image, ImageConfigRow.config)
-            .join(ImageConfigRow, ImageConfigRow.image_id == Image.id)
+            select(Image, ImageConfigJSON.config)
+            .join(ImageConfigJSON, ImageConfigJSON.image_id == Image.id)
             .where(Image.id.in_(ids))
         ).all()
         if ids

@@ -8,37 +8,22 @@ holds.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    and_,
-    any_,
-    bindparam,
-    case,
-    exists,
-    false,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-    true,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.db.sql import familiar_name, one_of
+from catalog.docker.filters import FilterArgs, label_checks
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.docker.pathmatch import BadPattern, path_pattern_regex
+from catalog.domain.reference import Named
 from catalog.errors import InvalidFilter
-from catalog.filters import FilterArgs, label_checks, path_pattern_regex
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
-from catalog.reference import BadPattern, Named
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import repo_digests, repo_tags, stored_reference
 
@@ -89,23 +74,6 @@ class ImageSummary:
 # --- the pieces of the WHERE clause -------------------------------------------------
 
 
-def _familiar_name() -> ColumnElement[str]:
-    """reference.FamiliarName in SQL: drop `docker.io/`, and `library/` when no other
-    namespace follows. substr and || mean the same on SQLite and PostgreSQL."""
-    repository = ImageReference.repository
-    return case(
-        (
-            and_(
-                func.substr(repository, 1, 18) == "docker.io/library/",
-                not_(func.substr(repository, 19).like("%/%")),
-            ),
-            func.substr(repository, 19),
-        ),
-        (func.substr(repository, 1, 10) == "docker.io/", func.substr(repository, 11)),
-        else_=repository,
-    )
-
-
 def _reference_suffix() -> ColumnElement[str]:
     return case(
         (ImageReference.tag.isnot(None), literal(":") + ImageReference.tag),
@@ -116,11 +84,11 @@ def _reference_suffix() -> ColumnElement[str]:
 def reference_condition(patterns: Sequence[str]) -> ColumnElement[bool]:
     """A stored reference matches any pattern (docker >= 29.5): Go path.Match against its
     FamiliarString, FamiliarName, TagNameOnly string or Name (docs/listing.md §3.6)."""
-    familiar_name = _familiar_name()
+    familiar = familiar_name(ImageReference.repository)
     suffix = _reference_suffix()
     targets = (
-        familiar_name + suffix,
-        familiar_name,
+        familiar + suffix,
+        familiar,
         ImageReference.repository + suffix,
         ImageReference.repository,
     )
@@ -231,17 +199,6 @@ def shared_chains() -> Any:
     )
 
 
-def _one_of(dialect: str, ids: list[str]) -> Callable[[Any], ColumnElement[bool]]:
-    """`column IN ids` with the IDs as one parameter, however many: a JSON array read by
-    json_each on SQLite, an array on PostgreSQL (neither has a limit on its size, unlike
-    one bound parameter per ID)."""
-    if dialect == "postgresql":
-        array = bindparam("listed_ids", ids, type_=postgresql.ARRAY(String))
-        return lambda column: column == any_(array)
-    values = func.json_each(bindparam("listed_ids", json.dumps(ids))).table_valued("value")
-    return lambda column: column.in_(select(values.c.value))
-
-
 def list_images(
     *,
     session: Session,
@@ -284,7 +241,7 @@ def list_images(
     # the tables whole beats evaluating the selection again per row. With filters, only
     # the listed images' rows are read, by their IDs (one parameter), not by evaluating
     # the selection again.
-    listed_ids = _one_of(connection.dialect.name, sorted(listed)) if args else None
+    listed_ids = one_of(connection.dialect.name, sorted(listed)) if args else None
 
     reference_query = select(
         ImageReference.image_id,

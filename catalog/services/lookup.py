@@ -9,16 +9,16 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.digest import SHA256_PREFIX
-from catalog.errors import NotFound
-from catalog.models import Image, ImageReference
-from catalog.reference import (
+from catalog.db.models import Image, ImageReference
+from catalog.domain.digest import SHA256_PREFIX
+from catalog.domain.reference import (
     DigestReference,
     Named,
     familiar_string,
     parse_any_reference,
     tag_name_only,
 )
+from catalog.errors import NotFound
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}\Z")
 

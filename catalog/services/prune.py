@@ -1,5 +1,5 @@
-"""`docker image prune`: delete unused images with Docker's rules (docs/listing.md §10,
-moby daemon/images/image_prune.go).
+"""`docker image prune`'s rows: delete unused images with Docker's rules (docs/listing.md
+§10, moby daemon/images/image_prune.go); operations.removal removes their files after.
 
 Candidates are one SQL query; each is then deleted through `Deleter` as `docker rmi`
 would, in its own savepoint, and one that conflicts (a container uses it) is kept.
@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, not_, select
 from sqlalchemy.orm import Session, aliased
 
+from catalog.db.models import Image, ImageLabel, ImageReference
+from catalog.docker.filters import FilterArgs, kv_checks
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
 from catalog.errors import CatalogError, InvalidFilter
-from catalog.filters import FilterArgs, kv_checks
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.models import Image, ImageLabel, ImageReference
 from catalog.services.delete import Deleter, Record
 from catalog.services.refstore import references_by_image
 
@@ -77,7 +77,7 @@ def prune_candidates(session: Session, args: FilterArgs, now: datetime | None = 
     )
 
 
-def prune_images(
+def delete_unused_images(
     *, session: Session, filters: FilterArgs | None = None, now: datetime | None = None
 ) -> PruneReport:
     """Delete the candidates by their names (or ID when they have none), as moby does;

@@ -13,8 +13,8 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import ImageReference
-from catalog.reference import Named, familiar_string, with_name
+from catalog.db.models import ImageReference
+from catalog.domain.reference import Named, familiar_string, with_name
 
 
 def stored_reference(repository: str, tag: str | None, digest: str | None) -> Named:

@@ -1,10 +1,10 @@
 """Batch reports over the catalog: what uses the disk, what is shared, what can go.
 
 Each report is one SQL statement built with SQLAlchemy Core (common table expressions,
-window functions) that runs unchanged on SQLite and PostgreSQL; the two places where the
-backends spell a thing differently (byte-order text comparison, and the start of a week or
-month) are small SQL constructs compiled per dialect (`byte_order`, `week_start`,
-`month_start`), so the statement itself is one object for both.
+window functions) that runs unchanged on SQLite and PostgreSQL; where the backends spell a
+thing differently (byte-order text comparison, the start of a week or month) it uses the
+constructs of `catalog.db.sql`, compiled per dialect, so the statement itself is one object
+for both.
 
 Definitions (the reports' descriptions repeat them for users):
 
@@ -36,7 +36,7 @@ counts each layer whose users are all in the set once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -46,7 +46,6 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Select,
-    String,
     and_,
     case,
     cast,
@@ -55,7 +54,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    not_,
     null,
     or_,
     select,
@@ -63,14 +61,9 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
-from catalog.errors import CatalogError
-from catalog.gotime import GoTimeError, parse_docker_timestamp
-from catalog.models import (
+from catalog.db.models import (
     CONTAINER_STATES,
     Container,
     Image,
@@ -79,80 +72,18 @@ from catalog.models import (
     Layer,
     UTCDateTime,
 )
+from catalog.db.sql import byte_order, familiar_name, month_start, week_start
+from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.errors import InvalidArgument, NotFound
 
 # How a column's values are to be shown: the CLI and the HTML report format by kind.
 ColumnKind = Literal["id", "text", "name", "count", "bytes", "time", "flag", "period"]
 Period = Literal["week", "month"]
 PERIODS: tuple[Period, ...] = ("week", "month")
-OPTION_FLAGS = {
-    "older_than": "--older-than",
-    "max_tags": "--max-tags",
-    "period": "--period",
-    "limit": "--limit",
-}
-
-
-# --- SQL the two backends spell differently -----------------------------------------
-
-
-class byte_order(FunctionElement[str]):
-    """Its text argument compared byte by byte, whatever the database's collation, so
-    that names sort the same way on SQLite and on a PostgreSQL with a locale."""
-
-    type = String()
-    name = "byte_order"
-    inherit_cache = True
-
-
-@compiles(byte_order, "sqlite")
-def _byte_order_sqlite(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)}) COLLATE BINARY"
-
-
-@compiles(byte_order, "postgresql")
-def _byte_order_postgresql(element: byte_order, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
-
-
-class week_start(FunctionElement[str]):
-    """The Monday (UTC) of a timestamp's ISO week, as text `YYYY-MM-DD`; NULL for NULL."""
-
-    type = String()
-    name = "week_start"
-    inherit_cache = True
-
-
-class month_start(FunctionElement[str]):
-    """A timestamp's month (UTC), as text `YYYY-MM`; NULL for NULL."""
-
-    type = String()
-    name = "month_start"
-    inherit_cache = True
-
-
-# SQLite keeps timestamps as naive UTC text (models.UTCDateTime), which its date functions
-# read: 'weekday 0' moves to the next Sunday (or stays on one), six days back is Monday.
-@compiles(week_start, "sqlite")
-def _week_start_sqlite(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, 'weekday 0', '-6 days')"
-
-
-@compiles(month_start, "sqlite")
-def _month_start_sqlite(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"substr(date({compiler.process(element.clauses, **kw)}), 1, 7)"
-
-
-# PostgreSQL keeps timestamptz; date_trunc works in the session's zone unless given UTC.
-@compiles(week_start, "postgresql")
-def _week_start_postgresql(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"to_char(date_trunc('week', ({value}) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
-
-
-@compiles(month_start, "postgresql")
-def _month_start_postgresql(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"to_char(date_trunc('month', ({value}) AT TIME ZONE 'UTC'), 'YYYY-MM')"
+# The options a report may take, by ReportOptions' field names. Errors name an option as
+# the caller spells it (`option_names`: the CLI passes its flags), else by these names.
+OPTION_NAMES = ("older_than", "max_tags", "period", "limit")
+OptionNames = Mapping[str, str]
 
 
 def _bytes(expression: ColumnElement[Any]) -> ColumnElement[int]:
@@ -164,22 +95,6 @@ def _bytes(expression: ColumnElement[Any]) -> ColumnElement[int]:
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     """A condition selected as a column: True or False (SQLite's 1/0 read as booleans)."""
     return case((condition, true()), else_=false())
-
-
-def familiar(name: ColumnElement[str]) -> ColumnElement[str]:
-    """reference.FamiliarName in SQL for a normalized `repository[:tag|@digest]` text:
-    drop `docker.io/`, and `library/` when no other path component follows."""
-    return case(
-        (
-            and_(
-                func.substr(name, 1, 18) == "docker.io/library/",
-                not_(func.substr(name, 19).like("%/%")),
-            ),
-            func.substr(name, 19),
-        ),
-        (func.substr(name, 1, 10) == "docker.io/", func.substr(name, 11)),
-        else_=name,
-    )
 
 
 # --- The pieces every report shares ----------------------------------------------------
@@ -214,7 +129,7 @@ def _first_reference(image_id: ColumnElement[str]) -> ColumnElement[str]:
 
     tag = first(literal(":") + ImageReference.tag, ImageReference.tag.isnot(None))
     digest = first(literal("@") + ImageReference.digest, ImageReference.digest.isnot(None))
-    return familiar(func.coalesce(tag, digest))
+    return familiar_name(func.coalesce(tag, digest))
 
 
 # --- Options -----------------------------------------------------------------------------
@@ -231,7 +146,7 @@ class ReportOptions:
     limit: int | None = None
 
     def given(self) -> list[str]:
-        return [name for name in OPTION_FLAGS if getattr(self, name) is not None]
+        return [name for name in OPTION_NAMES if getattr(self, name) is not None]
 
 
 @dataclass(frozen=True)
@@ -294,7 +209,7 @@ def usage_by_repository(settings: Settings) -> Select[Any]:
     unique = _bytes(repository_bytes.c.unique_bytes)
     name = case(
         (repository_counts.c.repository == "", null()),
-        else_=familiar(repository_counts.c.repository),
+        else_=familiar_name(repository_counts.c.repository),
     )
     return (
         select(
@@ -504,7 +419,7 @@ def stale_tags(settings: Settings) -> Select[Any]:
         ordered.c.created <= literal(settings.cutoff, UTCDateTime()),
     )
     beyond = ordered.c.rank > settings.max_tags
-    name = familiar(ordered.c.repository)
+    name = familiar_name(ordered.c.repository)
     return (
         select(
             name.label("repository"),
@@ -794,14 +709,26 @@ def get_report(name: str) -> Report:
         return REPORTS[name]
     except KeyError:
         known = ", ".join(REPORTS)
-        raise CatalogError(f"no such report: {name!r} (reports: {known})") from None
+        raise NotFound(f"no such report: {name!r} (reports: {known})") from None
 
 
-def resolve_settings(report: Report, options: ReportOptions, now: datetime) -> Settings:
-    """The options a report runs with; a user's mistake is a CatalogError."""
+def resolve_settings(
+    report: Report,
+    options: ReportOptions,
+    now: datetime,
+    *,
+    option_names: OptionNames | None = None,
+) -> Settings:
+    """The options a report runs with; a user's mistake is an InvalidArgument that names
+    the option as `option_names` spells it (default: the field name)."""
+    names = option_names or {}
+
+    def shown(name: str) -> str:
+        return names.get(name, name)
+
     for name in options.given():
         if name not in report.options:
-            raise CatalogError(f"report {report.name} takes no {OPTION_FLAGS[name]} option")
+            raise InvalidArgument(f"report {report.name} takes no {shown(name)} option")
     merged = replace(
         report.defaults,
         **{name: getattr(options, name) for name in options.given()},
@@ -811,13 +738,15 @@ def resolve_settings(report: Report, options: ReportOptions, now: datetime) -> S
         try:
             cutoff = parse_docker_timestamp(merged.older_than, now).astimezone(UTC)
         except GoTimeError as exc:
-            raise CatalogError(f"invalid --older-than value: {exc}") from None
+            raise InvalidArgument(f"invalid {shown('older_than')} value: {exc}") from None
     if merged.max_tags is not None and merged.max_tags < 1:
-        raise CatalogError(f"invalid --max-tags value: {merged.max_tags} (must be 1 or more)")
+        raise InvalidArgument(
+            f"invalid {shown('max_tags')} value: {merged.max_tags} (must be 1 or more)"
+        )
     if merged.limit is not None and merged.limit < 1:
-        raise CatalogError(f"invalid --limit value: {merged.limit} (must be 1 or more)")
+        raise InvalidArgument(f"invalid {shown('limit')} value: {merged.limit} (must be 1 or more)")
     if merged.period is not None and merged.period not in PERIODS:
-        raise CatalogError(f"invalid --period value: {merged.period!r} (week or month)")
+        raise InvalidArgument(f"invalid {shown('period')} value: {merged.period!r} (week or month)")
     return Settings(
         older_than=merged.older_than,
         cutoff=cutoff,
@@ -849,10 +778,13 @@ def run_report(
     name: str,
     options: ReportOptions | None = None,
     now: datetime | None = None,
+    option_names: OptionNames | None = None,
 ) -> ReportResult:
     """Run report `name` (one statement) and return its rows as column -> value dicts."""
     report = get_report(name)
-    settings = resolve_settings(report, options or ReportOptions(), now or datetime.now(UTC))
+    settings = resolve_settings(
+        report, options or ReportOptions(), now or datetime.now(UTC), option_names=option_names
+    )
     result = session.execute(report.statement(settings))
     keys = list(result.keys())
     assert keys == report.column_names, (keys, report.column_names)
@@ -866,6 +798,7 @@ def run_reports(
     names: Sequence[str] | None = None,
     options: ReportOptions | None = None,
     now: datetime | None = None,
+    option_names: OptionNames | None = None,
 ) -> list[ReportResult]:
     """Several reports (all by default), each given only the options it takes."""
     options = options or ReportOptions()
@@ -875,5 +808,7 @@ def run_reports(
         own = ReportOptions(
             **{key: getattr(options, key) for key in options.given() if key in report.options}
         )
-        results.append(run_report(session=session, name=name, options=own, now=now))
+        results.append(
+            run_report(session=session, name=name, options=own, now=now, option_names=option_names)
+        )
     return results

@@ -11,16 +11,16 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from catalog.errors import InvalidReference
-from catalog.gotime import go_quote
-from catalog.models import Image, utcnow
-from catalog.reference import (
+from catalog.db.models import Image, utcnow
+from catalog.docker.gotime import go_quote
+from catalog.domain.reference import (
     Named,
     familiar_name,
     parse_any_reference,
     parse_normalized_named,
     tag_name_only,
 )
+from catalog.errors import InvalidReference
 from catalog.services.images import set_reference
 from catalog.services.lookup import resolve_image_id
 

@@ -1,0 +1,368 @@
+"""The catalog's tables, as SQLAlchemy 2 typed models.
+
+Images, layers and their order, labels, history, references, containers and blobs are
+rows, so that listing filters, shared sizes and reports are SQL. Constraints keep the data
+true on both backends: every digest is checked for shape, every foreign key is declared,
+and one repository:tag (or repository@digest) names at most one image.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Every constraint gets a predictable name, so SQLite batch migrations can alter it.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on both backends.
+
+    PostgreSQL stores `timestamptz`. SQLite has no time zones, so we store naive UTC in
+    SQLAlchemy's fixed-width text form, which sorts and compares correctly as text.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("catalog stores only timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Column policies, reused by name (warehouse/utils/db/types.py does the same).
+Sha256 = Annotated[str, mapped_column(String(71))]
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
+ByteCount = Annotated[int, mapped_column(BigInteger)]
+
+
+def sha256_shape(column: str) -> str:
+    """SQL true when `column` is `sha256:` and 64 lower-case hex digits.
+
+    `ltrim(s, chars)` strips every leading character found in `chars`; it exists with the
+    same meaning in SQLite and PostgreSQL, so one expression serves both backends.
+    """
+    return (
+        f"length({column}) = 71 AND substr({column}, 1, 7) = 'sha256:'"
+        f" AND ltrim(substr({column}, 8), '0123456789abcdef') = ''"
+    )
+
+
+def digest_shape(column: str) -> str:
+    """SQL true for a `sha256`, `sha384` or `sha512` digest of the right length in lower hex."""
+    hex_part = f"ltrim(substr({column}, 8), '0123456789abcdef') = ''"
+    return (
+        f"((substr({column}, 1, 7) = 'sha256:' AND length({column}) = 71)"
+        f" OR (substr({column}, 1, 7) = 'sha384:' AND length({column}) = 103)"
+        f" OR (substr({column}, 1, 7) = 'sha512:' AND length({column}) = 135))"
+        f" AND {hex_part}"
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Blob(Base):
+    """A file in the content store, by the digest of its bytes."""
+
+    __tablename__ = "blobs"
+    __table_args__ = (
+        CheckConstraint(sha256_shape("digest"), name="digest_shape"),
+        CheckConstraint("size >= 0", name="size_not_negative"),
+    )
+
+    digest: Mapped[Sha256] = mapped_column(primary_key=True)
+    size: Mapped[ByteCount]
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+class Layer(Base):
+    """One layer in one position of a stack, keyed by its chain ID.
+
+    The same diff at another depth is another chain, so a chain ID fixes the whole stack
+    beneath it; its parent is the chain of the layers below.
+    """
+
+    __tablename__ = "layers"
+    __table_args__ = (
+        CheckConstraint(sha256_shape("chain_id"), name="chain_id_shape"),
+        CheckConstraint(sha256_shape("diff_id"), name="diff_id_shape"),
+        CheckConstraint("diff_size >= 0", name="diff_size_not_negative"),
+        # The bottom layer's chain ID is its diff ID (image spec, ChainID).
+        CheckConstraint(
+            "parent_chain_id IS NOT NULL OR chain_id = diff_id", name="base_chain_is_diff_id"
+        ),
+    )
+
+    chain_id: Mapped[Sha256] = mapped_column(primary_key=True)
+    diff_id: Mapped[Sha256]
+    parent_chain_id: Mapped[Sha256 | None] = mapped_column(
+        ForeignKey("layers.chain_id", ondelete="RESTRICT"), index=True
+    )
+    # Bytes of the layer's own regular files (docs/layers-and-squash.md §1.5).
+    diff_size: Mapped[ByteCount]
+    # The uncompressed layer tar in the content store.
+    blob_digest: Mapped[Sha256] = mapped_column(
+        ForeignKey("blobs.digest", ondelete="RESTRICT"), index=True
+    )
+
+    parent: Mapped[Layer | None] = relationship(remote_side=[chain_id])
+
+
+class Image(Base):
+    """An image, identified by the digest of its config JSON."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        CheckConstraint(sha256_shape("id"), name="id_shape"),
+        CheckConstraint("size >= 0", name="size_not_negative"),
+        CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+    )
+
+    id: Mapped[Sha256] = mapped_column(primary_key=True)
+    # The build parent (as `docker build` records it), not a layer relation.
+    parent_id: Mapped[Sha256 | None] = mapped_column(
+        ForeignKey("images.id", ondelete="RESTRICT"), index=True
+    )
+    # Docker allows a config without `created`.
+    created: Mapped[Timestamp | None] = mapped_column(index=True)
+    os: Mapped[str] = mapped_column(String(64), default="")
+    architecture: Mapped[str] = mapped_column(String(64), default="")
+    variant: Mapped[str | None] = mapped_column(String(64))
+    author: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    # The chain ID of the top layer; None for an image with no layers.
+    top_chain_id: Mapped[Sha256 | None] = mapped_column(
+        ForeignKey("layers.chain_id", ondelete="RESTRICT"), index=True
+    )
+    # Sum of the layers' diff sizes, stored once: an image's layers never change.
+    size: Mapped[ByteCount] = mapped_column(default=0)
+    last_tag_time: Mapped[Timestamp | None]
+
+    config: Mapped[ImageConfigJSON] = relationship(
+        back_populates="image", cascade="all, delete-orphan", passive_deletes=True
+    )
+    layers: Mapped[list[ImageLayer]] = relationship(
+        order_by="ImageLayer.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    labels: Mapped[list[ImageLabel]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+    history: Mapped[list[ImageHistory]] = relationship(
+        order_by="ImageHistory.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    references: Mapped[list[ImageReference]] = relationship(back_populates="image")
+
+
+class ImageConfigJSON(Base):
+    """The config JSON, byte for byte: apart from `images` so listings scan narrow rows."""
+
+    __tablename__ = "image_configs"
+
+    image_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    config: Mapped[bytes] = mapped_column(LargeBinary)
+
+    image: Mapped[Image] = relationship(back_populates="config")
+
+
+class ImageLayer(Base):
+    """The layer at one position (0 = bottom) of an image's stack."""
+
+    __tablename__ = "image_layers"
+    __table_args__ = (
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        # Reference counts of chains per image, answered from the index alone.
+        Index("ix_image_layers_chain_id_image_id", "chain_id", "image_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    image_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain_id: Mapped[Sha256] = mapped_column(ForeignKey("layers.chain_id", ondelete="RESTRICT"))
+
+    layer: Mapped[Layer] = relationship()
+
+
+class ImageLabel(Base):
+    """One `config.Labels` entry, so label filters are SQL."""
+
+    __tablename__ = "image_labels"
+    __table_args__ = (
+        Index("ix_image_labels_key_value", "key", "value"),
+        {"sqlite_with_rowid": False},
+    )
+
+    image_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ImageHistory(Base):
+    """One entry of the config's `history`, in order."""
+
+    __tablename__ = "image_history"
+    __table_args__ = (
+        CheckConstraint("position >= 0", name="position_not_negative"),
+        {"sqlite_with_rowid": False},
+    )
+
+    image_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[Timestamp | None]
+    created_by: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    empty_layer: Mapped[bool] = mapped_column(default=False)
+
+
+class ImageReference(Base):
+    """A name for an image: repository plus tag, or repository plus digest.
+
+    `repository` is the normalized name (`docker.io/library/busybox`); the familiar form is
+    computed when shown.
+    """
+
+    __tablename__ = "image_references"
+    __table_args__ = (
+        CheckConstraint(
+            "(tag IS NULL AND digest IS NOT NULL) OR (tag IS NOT NULL AND digest IS NULL)",
+            name="tag_or_digest",
+        ),
+        CheckConstraint(f"digest IS NULL OR ({digest_shape('digest')})", name="digest_shape"),
+        CheckConstraint("length(repository) > 0", name="repository_not_empty"),
+        UniqueConstraint("repository", "tag"),
+        UniqueConstraint("repository", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(512))
+    tag: Mapped[str | None] = mapped_column(String(128))
+    digest: Mapped[str | None] = mapped_column(String(135))
+    # RESTRICT: an image loses its names explicitly (rmi untags first), never by cascade.
+    image_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("images.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="references")
+
+
+class Container(Base):
+    """A container recorded against an image, so counts and delete conflicts are real.
+
+    `image_id` is deliberately not a foreign key: as in Docker, `rmi -f` may delete the
+    image a stopped container was created from, and the container keeps its image ID
+    (`catalog fsck` reports such containers).
+    """
+
+    __tablename__ = "containers"
+    __table_args__ = (
+        CheckConstraint("length(id) = 64 AND ltrim(id, '0123456789abcdef') = ''", name="id_shape"),
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in CONTAINER_STATES) + ")",
+            name="state_known",
+        ),
+        # Counts by image and by state come from the index alone.
+        Index("ix_containers_image_id_state", "image_id", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    image_id: Mapped[Sha256]
+    state: Mapped[str] = mapped_column(String(16))
+    created: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+# --- Registries (issue 16): what pull and push learned, kept so they can skip work ---
+
+
+class LayerDistribution(Base):
+    """A compressed form a layer was seen as in a registry: the blob `digest` (of
+    `media_type`, `size` bytes) in `repository` holds the layer whose uncompressed tar is
+    the blob `diff_id` (Docker's v2 metadata). Recorded only once verified: a pull hashed
+    and decompressed it, or a push made it. Push asks the registry for these before it
+    compresses anything, and mounts them from another repository of the same registry."""
+
+    __tablename__ = "layer_distributions"
+    __table_args__ = (
+        CheckConstraint(digest_shape("digest"), name="digest_shape"),
+        CheckConstraint("size >= 0", name="size_not_negative"),
+        CheckConstraint("length(repository) > 0", name="repository_not_empty"),
+    )
+
+    digest: Mapped[str] = mapped_column(String(135), primary_key=True)
+    # The normalized name (`docker.io/library/busybox`), as in image_references.
+    repository: Mapped[str] = mapped_column(String(512), primary_key=True)
+    # CASCADE: the fact goes with the layer's blob (rmi, gc).
+    diff_id: Mapped[Sha256] = mapped_column(
+        ForeignKey("blobs.digest", ondelete="CASCADE"), index=True
+    )
+    media_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[ByteCount]
+    seen_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+class ImageManifest(Base):
+    """A manifest (or index) an image was pulled or pushed as, byte for byte, so that a
+    push of an unchanged image puts the same bytes and the digest stays the same."""
+
+    __tablename__ = "image_manifests"
+    __table_args__ = (
+        CheckConstraint(digest_shape("digest"), name="digest_shape"),
+        Index("ix_image_manifests_image_id_seen_at", "image_id", "seen_at"),
+    )
+
+    digest: Mapped[str] = mapped_column(String(135), primary_key=True)
+    # CASCADE: an image's manifests go with it.
+    image_id: Mapped[Sha256] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    media_type: Mapped[str] = mapped_column(String(255))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    seen_at: Mapped[Timestamp] = mapped_column(default=utcnow)

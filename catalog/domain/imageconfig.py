@@ -1,0 +1,178 @@
+"""An image's config JSON: parsed and checked, never re-serialized (its bytes are its ID).
+
+Pure: no SQLAlchemy, no Typer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog.domain.digest import image_id, is_sha256_digest
+from catalog.errors import InvalidArchive
+
+# containers/image caps configs at 4 MiB; so do we.
+MAX_CONFIG_BYTES = 4 << 20
+# moby's maxLayerDepth.
+MAX_LAYERS = 125
+
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<zone>[Zz]|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 time as Go writes it, to microseconds; Go's zero time means unknown."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    zone = match["zone"].upper()
+    parsed = datetime.fromisoformat(
+        f"{match['date']}T{match['time']}.{fraction}{'+00:00' if zone == 'Z' else zone}"
+    )
+    if parsed.year == 1 and parsed.replace(tzinfo=None) == datetime(1, 1, 1):
+        return None
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with nanoseconds trimmed as Go's RFC3339Nano does."""
+    base = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{value.microsecond:06d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created: datetime | None
+    created_by: str | None
+    author: str | None
+    comment: str | None
+    empty_layer: bool
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The facts catalog keeps in columns; the whole document stays in `raw`."""
+
+    raw: bytes
+    document: dict[str, Any] = field(repr=False)
+    id: str
+    created: datetime | None
+    created_text: str | None
+    os: str
+    architecture: str
+    variant: str | None
+    author: str | None
+    comment: str | None
+    labels: dict[str, str]
+    diff_ids: list[str]
+    history: list[HistoryEntry]
+
+
+def _optional_str(document: dict[str, Any], key: str, where: str) -> str | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArchive(f"invalid image config: {where}{key} must be a string")
+    return value
+
+
+def parse_config(raw: bytes) -> ImageConfig:
+    """Parse and check config bytes; raise InvalidArchive with a one-line reason."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InvalidArchive(f"image config is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArchive(f"invalid image config: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidArchive("invalid image config: not a JSON object")
+
+    rootfs = document.get("rootfs")
+    if not isinstance(rootfs, dict):
+        raise InvalidArchive("invalid image config: no rootfs")
+    if rootfs.get("type") != "layers":
+        raise InvalidArchive(f"invalid image config: rootfs type {rootfs.get('type')!r}")
+    diff_ids = rootfs.get("diff_ids") or []
+    if not isinstance(diff_ids, list) or not all(
+        isinstance(d, str) and is_sha256_digest(d) for d in diff_ids
+    ):
+        raise InvalidArchive("invalid image config: rootfs.diff_ids must be sha256 digests")
+    if len(diff_ids) > MAX_LAYERS:
+        raise InvalidArchive(f"image has {len(diff_ids)} layers, more than {MAX_LAYERS}")
+
+    container_config = document.get("config") or {}
+    if not isinstance(container_config, dict):
+        raise InvalidArchive("invalid image config: config must be an object")
+    labels = container_config.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise InvalidArchive("invalid image config: labels must map strings to strings")
+
+    history: list[HistoryEntry] = []
+    raw_history = document.get("history") or []
+    if not isinstance(raw_history, list):
+        raise InvalidArchive("invalid image config: history must be a list")
+    for position, entry in enumerate(raw_history):
+        if not isinstance(entry, dict):
+            raise InvalidArchive("invalid image config: history entries must be objects")
+        where = f"history[{position}]."
+        try:
+            created = parse_timestamp(entry.get("created"))
+        except ValueError as exc:
+            raise InvalidArchive(f"invalid image config: {where}created: {exc}") from None
+        history.append(
+            HistoryEntry(
+                created=created,
+                created_by=_optional_str(entry, "created_by", where),
+                author=_optional_str(entry, "author", where),
+                comment=_optional_str(entry, "comment", where),
+                empty_layer=bool(entry.get("empty_layer", False)),
+            )
+        )
+    if sum(not h.empty_layer for h in history) > len(diff_ids):
+        # moby image.Store.Create refuses these.
+        raise InvalidArchive("too many non-empty layers in History section")
+
+    created_text = _optional_str(document, "created", "")
+    try:
+        created = parse_timestamp(created_text)
+    except ValueError as exc:
+        raise InvalidArchive(f"invalid image config: created: {exc}") from None
+
+    return ImageConfig(
+        raw=raw,
+        document=document,
+        id=image_id(raw),
+        created=created,
+        created_text=created_text if created is not None else None,
+        os=_optional_str(document, "os", "") or "",
+        architecture=_optional_str(document, "architecture", "") or "",
+        variant=_optional_str(document, "variant", "") or None,
+        author=_optional_str(document, "author", "") or None,
+        comment=_optional_str(document, "comment", "") or None,
+        labels=dict(labels),
+        diff_ids=list(diff_ids),
+        history=history,
+    )
+
+
+# moby's empty layer: the DiffID of a tar of 1024 NUL bytes; Python pads to 10240.
+EMPTY_LAYER_DIFF_IDS = frozenset(
+    {
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef",
+        "sha256:84ff92691f909a05b224e1c56abb4864f01b4f8e3c854e4bb4c7baf1d3f6d652",
+    }
+)

@@ -1,0 +1,119 @@
+"""The worker threads of load and save: a long load or a streamed archive runs in a thread
+of its own, so that it never holds the worker threads the other requests need."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+from catalog.context import Catalog
+from catalog.domain.platform import Platform
+from catalog.errors import CatalogError
+from catalog.operations.load import load_archive
+from catalog.operations.save import save_images
+from catalog.server import documents
+
+logger = logging.getLogger("catalog.server")
+
+
+# Archives go out in pieces this big: read from the pipe, then sent.
+SEND_CHUNK = 256 << 10
+
+
+class _LoadProgress:
+    """LoadProgress that sends `Loading layer` messages, at most about 50 per layer."""
+
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self._emit = emit
+        self._layer = ""
+        self._total = 0
+        self._current = 0
+        self._shown = 0
+
+    def layer_started(self, description: str, total: int) -> None:
+        self._layer, self._total, self._current, self._shown = description, total, 0, 0
+        self._emit(documents.progress_message(self._layer, 0, total))
+
+    def layer_advanced(self, count: int) -> None:
+        self._current += count
+        if self._current - self._shown >= max(self._total // 50, 1 << 16):
+            self._shown = self._current
+            self._emit(documents.progress_message(self._layer, self._current, self._total))
+
+    def layer_finished(self) -> None:
+        self._emit(documents.progress_message(self._layer, self._total, self._total))
+
+
+class LoadJob(threading.Thread):
+    """Loads a spooled archive, putting JSON messages on an asyncio queue (None last);
+    the spool is removed when done. A thread of its own, so that long loads never hold
+    the worker threads the other requests need."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        spool: Path,
+        *,
+        platform: Platform | None,
+        quiet: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(name="catalog-load", daemon=True)
+        self.catalog = catalog
+        self.spool = spool
+        self.platform = platform
+        self.quiet = quiet
+        self.loop = loop
+        self.messages: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def emit(self, message: bytes | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop has gone: nobody listens
+            self.loop.call_soon_threadsafe(self.messages.put_nowait, message)
+
+    def run(self) -> None:
+        try:
+            progress = None if self.quiet else _LoadProgress(self.emit)
+            result = load_archive(
+                self.catalog, self.spool, platform=self.platform, progress=progress
+            )
+            for line in result.lines():
+                self.emit(documents.stream_message(line + "\n"))
+        except CatalogError as exc:
+            self.emit(documents.error_message(exc.message))
+        except Exception:
+            logger.exception("loading an archive failed")
+            self.emit(documents.error_message("internal error while loading (see the server log)"))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.spool.unlink()
+            self.emit(None)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        while (message := await self.messages.get()) is not None:
+            yield message
+
+
+class SaveJob(threading.Thread):
+    """Writes the archive of `names` into a pipe; the response reads the other end."""
+
+    def __init__(self, catalog: Catalog, names: Sequence[str], write_fd: int) -> None:
+        super().__init__(name="catalog-save", daemon=True)
+        self.catalog = catalog
+        self.names = list(names)
+        self.write_fd = write_fd
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with open(self.write_fd, "wb", buffering=SEND_CHUNK) as out:  # noqa: PTH123
+                save_images(self.catalog, self.names, out)
+        except BaseException as exc:  # BrokenPipeError when the client went away
+            self.error = exc
+
+
+class AbortedStream(Exception):
+    """An archive that failed after its first bytes went out: the connection is cut."""
