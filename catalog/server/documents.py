@@ -173,30 +173,6 @@ def _omit_zero(document: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if v not in (0, None) and v != []}
 
 
-def container_summary(
-    *, id: str, name: str, image: str, image_id: str, state: str, status: str, created: datetime
-) -> dict[str, Any]:
-    """A container as `GET /containers/json` lists it; the catalog keeps no command,
-    ports, mounts or writable layer, so those are empty and sizes 0."""
-    return {
-        "Id": id,
-        "Names": ["/" + name],
-        "Image": image,
-        "ImageID": image_id,
-        "Command": "",
-        "Created": int(created.timestamp()),
-        "Ports": [],
-        "SizeRw": 0,
-        "SizeRootFs": 0,
-        "Labels": {},
-        "State": state,
-        "Status": status,
-        "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
-    }
-
-
 def disk_usage(
     *,
     version: ApiVersion,
