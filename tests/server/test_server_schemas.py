@@ -31,7 +31,19 @@ assert API_VERSION in SPEC_VERSIONS  # the newest version served has its spec he
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The populated catalog (a running and an exited container), plus a container with
+    a command, labels and an exit code, and one never started."""
     with serve_catalog(tmp_path_factory.mktemp("schemas"), unix=False) as running:
+        exited = ("--state", "exited", "--exit-code", "2", "--label", "k=v")
+        running.cli("container", "create", "--image", "app:1.0", "--name", "job", *exited,
+                    "--", "sh", "-c", "true")  # fmt: skip
+        running.cli("container", "create", "--image", "db:15", "--entrypoint", "", "--name", "new")
+        # An image whose config is empty: no Env, Cmd, labels (moby's nil slices: null).
+        layer = layer_tar({"bare/file": b"b"})
+        diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+        bare = image_config([diff_id], extra={"config": {}})
+        ImageBuilder(running.catalog).add([layer], tags=["bare:1"], config=bare)
+        running.cli("container", "create", "--image", "bare:1", "--name", "bare")
         yield running
 
 
@@ -221,3 +233,51 @@ def test_inspect_config_per_version(http: httpx.Client, legacy_image: str, versi
     else:
         assert "GraphDriver" not in document
     assert "GraphDriver" in load_spec(version)["definitions"]["ImageInspect"]["properties"]
+
+
+# --- containers -----------------------------------------------------------------------
+
+
+def container_ids(served: Served) -> list[str]:
+    return served.cli("container", "ls", "-a", "-q", "--no-trunc").stdout.split()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_container_list(http: httpx.Client, version: str) -> None:
+    for query in ("", "?all=1", "?all=1&size=1", "?limit=2", '?all=1&filters={"label":["k"]}'):
+        listed = check(http, version, "GET", f"/containers/json{query}", "/containers/json")
+        assert listed
+    check(http, version, "GET", '/containers/json?filters={"status":["x"]}', "/containers/json")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_container_inspect_of_every_container(
+    http: httpx.Client, served: Served, version: str
+) -> None:
+    ids = container_ids(served)
+    assert len(ids) == 5
+    for container_id in ids:
+        for query in ("", "?size=1"):
+            document = check(
+                http,
+                version,
+                "GET",
+                f"/containers/{container_id}/json{query}",
+                "/containers/{id}/json",
+            )
+            assert document["Id"] == container_id
+    check(http, version, "GET", "/containers/nope/json", "/containers/{id}/json")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_container_runtime_errors(http: httpx.Client, version: str) -> None:
+    refused = check(
+        http, version, "POST", "/containers/create", "/containers/create", json={"Image": "x"}
+    )
+    assert refused == {"message": "catalog records containers but does not run them"}
+    check(http, version, "POST", "/containers/web/start", "/containers/{id}/start")
+    check(http, version, "POST", "/containers/nope/start", "/containers/{id}/start")
+    check(http, version, "POST", "/containers/web/wait", "/containers/{id}/wait")
+    check(http, version, "POST", "/containers/web/attach", "/containers/{id}/attach")
+    check(http, version, "GET", "/containers/web/logs", "/containers/{id}/logs")
+    check(http, version, "POST", "/containers/web/exec", "/containers/{id}/exec")

@@ -218,9 +218,9 @@ def test_container_commands(cli: Callable[..., Result], image: str) -> None:
         "NAMES",
     ]
     assert len(lines) == 2  # running ones only
-    assert re.match(
-        rf'{web_id[:12]}   app:1     ""        \S.* ago\s+Up \S.*\s+web$', lines[1]
-    ), lines[1]
+    assert re.match(rf'{web_id[:12]}   app:1     ""        \S.* ago\s+Up \S.*\s+web$', lines[1]), (
+        lines[1]
+    )
     listed = cli("container", "ls", "-a", "--format", "json").stdout.splitlines()
     rows = [json.loads(line) for line in listed]
     assert (

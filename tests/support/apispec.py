@@ -106,9 +106,9 @@ TOLERATED_NULLS = (
             ("definitions", "ContainerConfig"),
             key,
             _always,
-            "a container's unset Cmd, Entrypoint or Volumes: nil, as moby stores them",
+            "a container's unset Cmd, Entrypoint, Env or Volumes: nil, as moby keeps them",
         )
-        for key in ("Cmd", "Entrypoint", "Volumes")
+        for key in ("Cmd", "Entrypoint", "Env", "Volumes")
     ),
 )
 
