@@ -7,7 +7,6 @@ done, and report the errors at the end (exit status 1).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,6 +21,7 @@ from catalog.cli.state import open_from
 from catalog.db.models import Container
 from catalog.docker.containers import quoted_command
 from catalog.docker.filters import parse_filter_flags
+from catalog.docker.gojson import marshal
 from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
 from catalog.docker.humanize import created_since, go_time_string, human_size
 from catalog.docker.tabwriter import tabwrite
@@ -288,7 +288,8 @@ def ls(
     if output_format is OutputFormat.json:
         for view in views:
             cells = _cells(view, trunc=not no_trunc, now=now)
-            typer.echo(json.dumps(cells, ensure_ascii=False, separators=(",", ":")))
+            # docker 28's JSON also has the image manifest's Platform: catalog keeps none.
+            typer.echo(marshal({**cells, "Platform": None}))
         return
     columns = [*PS_COLUMNS, "Size"] if size else PS_COLUMNS
     typer.echo(container_table(views, columns, now, trunc=not no_trunc), nl=False)

@@ -74,7 +74,8 @@ def df(
     catalog = open_from(ctx)
     with catalog.database.read() as session:
         usage = disk_usage(session=session)
-        containers = list_containers(session=session, all_states=True, size=True) if verbose else []
+        # docker system df -v shows no virtual size for containers: no `size` here.
+        containers = list_containers(session=session, all_states=True) if verbose else []
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(disk_usage_json(usage), indent=2))
         return

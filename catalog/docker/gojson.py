@@ -260,4 +260,23 @@ def unmarshal_struct(
     return result
 
 
-__all__ = ["UNEXPECTED_END", "GoJSONError", "check_syntax", "quote_char", "unmarshal_struct"]
+_MARSHAL_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def marshal(document: Any) -> str:
+    """`json.Marshal`'s text: compact, UTF-8 kept, `<`, `>`, `&` (and U+2028, U+2029)
+    escaped; map keys sorted as Go sorts a map's."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return text.translate(_MARSHAL_ESCAPES)
+
+
+__all__ = [
+    "UNEXPECTED_END",
+    "GoJSONError",
+    "check_syntax",
+    "marshal",
+    "quote_char",
+    "unmarshal_struct",
+]

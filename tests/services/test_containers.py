@@ -241,6 +241,7 @@ def test_container_commands(cli: Callable[..., Result], image: str) -> None:
         "Mounts",
         "Names",
         "Networks",
+        "Platform",
         "Ports",
         "RunningFor",
         "Size",
