@@ -80,8 +80,8 @@ def create(
     command: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[COMMAND [ARG...]]",
-            help="The command (default: the image's CMD, after its ENTRYPOINT).",
+            metavar="COMMAND",
+            help="The command and its arguments (default: the image's CMD; after the ENTRYPOINT).",
             show_default=False,
         ),
     ] = None,

@@ -2,7 +2,8 @@
 `GET /containers/{id}/json` (docker inspect) from the containers the catalog records,
 and every container-runtime endpoint (create, start, attach, wait, exec, logs, ...)
 answered 501 with one line the docker CLI prints as it is: catalog records containers
-but runs none (a 404 on create would make the CLI look for the image and pull it)."""
+but runs none (a 404 on create would make the CLI look for the image and pull it);
+docs/engine-api.md §9."""
 
 from __future__ import annotations
 
