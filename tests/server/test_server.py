@@ -273,7 +273,8 @@ def test_every_prefix_is_served_and_higher_ones_refused(http: httpx.Client) -> N
 
 
 def test_unknown_paths_are_page_not_found(http: httpx.Client) -> None:
-    assert_error(http.get("/containers/x/json"), 404, "page not found")
+    assert_error(http.get("/v1.50/volumes/x"), 404, "page not found")
+    assert_error(http.get("/containers/x/json"), 404, "No such container: x")  # issue 15
     assert_error(http.get("/v1.50/networks/x"), 404, "page not found")
     assert_error(http.post("/images/json"), 404, "page not found")
     head = http.head("/containers/x/json")
