@@ -1,4 +1,6 @@
-"""Containers, recorded so that container counts and image delete conflicts are real.
+"""Containers, recorded as `docker create` would make them (never run), so that counts,
+image delete conflicts, `docker ps` and `docker inspect` are real; listing them is
+`container_listing`.
 
 Docker's rules (moby `daemon/create.go`, `daemon/names.go`, `daemon/container.go`
 `GetContainer`, `daemon/delete.go`): a random 64-hex ID whose 12-character short form is
