@@ -6,7 +6,7 @@
 `since`, `limit` and every other filter applied as moby applies them, and the image each
 shows refreshed (the name it was created with while that name still gives its image,
 else the image's ID). A listing is a fixed number of queries whatever the number of
-containers: the containers with their labels, the images the names given now resolve to,
+containers: the containers, their labels, the images the names given now resolve to,
 the ancestors' descendants, and the images' sizes when asked for.
 """
 
@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import literal, select, union_all
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from catalog.db.models import Container, Image, ImageConfigJSON, ImageReference
+from catalog.db.models import Container, ContainerLabel, Image, ImageConfigJSON, ImageReference
 from catalog.docker.containers import (
     NO_HEALTHCHECK,
     PS_FILTERS,
@@ -94,7 +94,29 @@ class ContainerView:
         )
 
 
-def _view(container: Container, image: str, size_root_fs: int | None = None) -> ContainerView:
+# The columns a listing reads: plain rows, not ORM objects (a listing may hold thousands).
+_COLUMNS = (
+    Container.id,
+    Container.name,
+    Container.image_id,
+    Container.image,
+    Container.entrypoint,
+    Container.cmd,
+    Container.created,
+    Container.state,
+    Container.started_at,
+    Container.finished_at,
+    Container.exit_code,
+)
+
+
+def _view(
+    container: Any,
+    image: str,
+    labels: Mapping[str, str],
+    size_root_fs: int | None = None,
+) -> ContainerView:
+    """A view of `container` (a Container, or a row of _COLUMNS)."""
     return ContainerView(
         id=container.id,
         name=container.name,
@@ -108,7 +130,7 @@ def _view(container: Container, image: str, size_root_fs: int | None = None) -> 
         started_at=container.started_at,
         finished_at=container.finished_at,
         exit_code=container.exit_code,
-        labels={label.key: label.value for label in container.labels},
+        labels=dict(labels),
         size_root_fs=size_root_fs,
     )
 
@@ -188,16 +210,11 @@ def current_images(session: Session, terms: Collection[str]) -> dict[str, str | 
     return found
 
 
-def _shown_image(container: Container, now_named: Mapping[str, str | None]) -> str:
+def _shown_image(container: Any, now_named: Mapping[str, str | None]) -> str:
     """moby refreshImage: the name the container was created with while it still names
     the same image; else the image's ID."""
-    if container.image == container.image_id:
-        return container.image
-    return (
-        container.image
-        if now_named.get(container.image) == container.image_id
-        else container.image_id
-    )
+    named, image_id = str(container.image), str(container.image_id)
+    return named if named == image_id or now_named.get(named) == image_id else image_id
 
 
 # --- docker ps ------------------------------------------------------------------------
@@ -219,7 +236,7 @@ class _Walk:
     included: int = 0
 
 
-def _prefix_match(containers: Iterable[Container], prefix: str) -> str | None:
+def _prefix_match(containers: Iterable[Any], prefix: str) -> str | None:
     """ViewDB.GetByPrefix: the one ID with this prefix (several, or none: no match)."""
     if not prefix:
         return None
@@ -227,15 +244,15 @@ def _prefix_match(containers: Iterable[Container], prefix: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _id_or_name(containers: list[Container], value: str) -> str:
+def _id_or_name(containers: list[Any], value: str) -> str:
     """moby idOrNameFilter: a full ID, else an exact name; NotFound otherwise."""
     for container in containers:
         if container.id == value:
-            return container.id
+            return value
     wanted = value.removeprefix("/")
     for container in containers:
         if container.name == wanted:
-            return container.id
+            return str(container.id)
     raise NotFound(f"No such container: {value}")
 
 
@@ -250,7 +267,7 @@ def _descendants(session: Session, roots: set[str]) -> set[str]:
 
 
 def _walk(
-    session: Session, filters: FilterArgs, all_states: bool, limit: int, containers: list[Container]
+    session: Session, filters: FilterArgs, all_states: bool, limit: int, containers: list[Any]
 ) -> _Walk:
     """foldFilter: every filter value checked, in moby's order, before anything is listed."""
     filters.validate(PS_FILTERS)
@@ -282,7 +299,7 @@ def _walk(
     return _Walk(filters, all_states, limit, exit_codes, before, since, is_task, ancestors, ports)
 
 
-def _candidates(containers: list[Container], filters: FilterArgs) -> list[Container]:
+def _candidates(containers: list[Any], filters: FilterArgs) -> list[Any]:
     """filterByNameIDMatches: with `name` or `id` filters only the containers they match
     (names limited to the IDs matched when both are given), newest first."""
     names, ids = filters.get("name"), filters.get("id")
@@ -299,7 +316,7 @@ def _candidates(containers: list[Container], filters: FilterArgs) -> list[Contai
     return [c for c in containers if c.id in matched]
 
 
-def _include(container: Container, walk: _Walk) -> bool | None:
+def _include(container: Any, labels: Mapping[str, str], walk: _Walk) -> bool | None:
     """includeContainerInList: True to list it, False to skip it, None to stop."""
     filters = walk.filters
     if walk.before is not None:
@@ -318,7 +335,6 @@ def _include(container: Container, walk: _Walk) -> bool | None:
         return False
     if walk.is_task is not None and walk.is_task:  # no container here is a swarm task
         return False
-    labels = {label.key: label.value for label in container.labels}
     for key, value in kv_checks(filters, "label"):
         if key not in labels or (value is not None and labels[key] != value):
             return False
@@ -339,6 +355,21 @@ def _include(container: Container, walk: _Walk) -> bool | None:
     return walk.ancestors is None or container.image_id in walk.ancestors
 
 
+# Beyond this many containers, one scan of the labels beats a long IN list.
+_LABELS_BY_ID = 500
+
+
+def _labels(session: Session, ids: list[str] | None) -> dict[str, dict[str, str]]:
+    """Containers' labels by container ID: of `ids`, or of every container (None)."""
+    query = select(ContainerLabel.container_id, ContainerLabel.key, ContainerLabel.value)
+    if ids is not None and len(ids) <= _LABELS_BY_ID:
+        query = query.where(ContainerLabel.container_id.in_(ids))
+    found: dict[str, dict[str, str]] = {}
+    for container_id, key, value in session.execute(query):
+        found.setdefault(container_id, {})[key] = value
+    return found
+
+
 def list_containers(
     *,
     session: Session,
@@ -352,21 +383,21 @@ def list_containers(
     their errors (InvalidFilter, NotFound for a `before`/`since` that names none)."""
     filters = filters or FilterArgs()
     containers = list(
-        session.scalars(
-            select(Container)
-            .options(selectinload(Container.labels))
-            .order_by(Container.created.desc(), Container.id)
-        )
+        session.execute(select(*_COLUMNS).order_by(Container.created.desc(), Container.id))
     )
+    # Every container's labels when a filter needs them; else only the listed ones'.
+    labels = _labels(session, None) if "label" in filters else {}
     walk = _walk(session, filters, all_states, limit, containers)
-    listed: list[Container] = []
+    listed: list[Any] = []
     for container in _candidates(containers, filters):
-        verdict = _include(container, walk)
+        verdict = _include(container, labels.get(container.id, {}), walk)
         if verdict is None:
             break
         if verdict:
             listed.append(container)
             walk.included += 1
+    if "label" not in filters and listed:
+        labels = _labels(session, [c.id for c in listed])
     now_named = current_images(session, {c.image for c in listed if c.image != c.image_id})
     sizes: dict[str, int] = {}
     if size and listed:
@@ -375,7 +406,12 @@ def list_containers(
         )
         sizes = {image_id: int(image_size) for image_id, image_size in rows}
     return [
-        _view(c, _shown_image(c, now_named), sizes.get(c.image_id, 0) if size else None)
+        _view(
+            c,
+            _shown_image(c, now_named),
+            labels.get(c.id, {}),
+            sizes.get(c.image_id, 0) if size else None,
+        )
         for c in listed
     ]
 
@@ -412,7 +448,11 @@ def inspect_container(*, session: Session, term: str, size: bool = False) -> Con
         except (ValueError, AttributeError):
             image_config = {}
     return ContainerDetails(
-        view=_view(container, container.image),
+        view=_view(
+            container,
+            container.image,
+            {label.key: label.value for label in container.labels},
+        ),
         image_config=image_config,
         image_os=image_os,
         size_root_fs=image_size if size else None,
