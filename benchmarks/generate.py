@@ -432,7 +432,9 @@ class _Generator:
         if len({image.id for image in self.images}) != len(self.images):
             raise AssertionError("two synthetic images have the same config")
 
-    def make_containers(self) -> list[tuple[str, str, str, str, datetime]]:
+    def make_containers(
+        self,
+    ) -> list[tuple[str, str, str, str, str, datetime, datetime | None, datetime | None]]:
         rng = self.rng
         count = round(self.containers_per_image * self.n)
         latest = {family.versions[-1] for family in self.families if family.versions}
@@ -452,13 +454,19 @@ class _Generator:
         for number, (position, state) in enumerate(zip(chosen, states, strict=True)):
             used = self.images[position]
             created = used.created + timedelta(seconds=rng.randint(60, 30 * 86_400))
+            # Docker's rules: a container that ran has a start; one that stopped, a finish.
+            started = None if state == "created" else created + timedelta(seconds=1)
+            finished = created + timedelta(hours=1) if state in ("exited", "dead") else None
             containers.append(
                 (
                     f"{rng.getrandbits(256):064x}",
                     f"bench-{number:07d}",
                     used.id,
+                    used.id,  # the image as named: its ID
                     state,
                     created,
+                    started,
+                    finished,
                 )
             )
         return containers
@@ -683,8 +691,18 @@ def plan(
         ),
         "containers": (
             table(Container),
-            ("id", "name", "image_id", "state", "created"),
-            list(containers),
+            (
+                "id",
+                "name",
+                "image_id",
+                "image",
+                "state",
+                "created",
+                "started_at",
+                "finished_at",
+                "exit_code",
+            ),
+            [(*row, 0) for row in containers],
         ),
     }
     result = GenerationResult(

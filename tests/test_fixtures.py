@@ -59,10 +59,31 @@ def test_every_image_fixture_is_accounted_for() -> None:
     assert blobs > 0
 
 
-def test_reference_cases_match_their_recorded_checksum() -> None:
-    entries = README_ENTRY.findall((FIXTURES / "README.md").read_text(encoding="utf-8"))
-    assert [name for name, _, _ in entries] == ["reference-cases.json"]
-    for name, digest, size in entries:
-        path = FIXTURES / name
-        assert path.stat().st_size == int(size)
-        assert sha256(path) == digest
+README_FILES = {
+    name: (int(size), digest)
+    for name, digest, size in README_ENTRY.findall(
+        (FIXTURES / "README.md").read_text(encoding="utf-8")
+    )
+}
+
+
+def test_readme_lists_the_files() -> None:
+    assert "reference-cases.json" in README_FILES
+    assert {"moby-api/v1.41.yaml", "moby-api/v1.52.yaml"} <= set(README_FILES)
+
+
+@pytest.mark.parametrize("name", sorted(README_FILES))
+def test_fixture_matches_its_recorded_checksum(name: str) -> None:
+    size, digest = README_FILES[name]
+    path = FIXTURES / name
+    assert path.stat().st_size == size
+    assert sha256(path) == digest
+
+
+def test_every_api_spec_is_accounted_for() -> None:
+    """moby's specs are listed in the README; SOURCES.md is the note of their origin."""
+    directory = FIXTURES / "moby-api"
+    present = {f"moby-api/{path.name}" for path in directory.iterdir()}
+    assert present == {name for name in README_FILES if name.startswith("moby-api/")} | {
+        "moby-api/SOURCES.md"
+    }

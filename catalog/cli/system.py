@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
+from catalog.cli.container import container_table
 from catalog.cli.images import NONE, created
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import open_from
 from catalog.docker.humanize import human_size
 from catalog.docker.tabwriter import tabwrite
 from catalog.domain.digest import short_id
+from catalog.services.container_listing import list_containers
 from catalog.services.listing import DiskUsage, disk_usage
+
+# docker/cli's containers table of `system df -v`.
+DF_CONTAINER_COLUMNS = [
+    "ID",
+    "Image",
+    "Command",
+    "LocalVolumes",
+    "Size",
+    "RunningFor",
+    "Status",
+    "Names",
+]
 
 system_app = typer.Typer(help="Manage the catalog as a whole.", no_args_is_help=True)
 
@@ -59,6 +74,8 @@ def df(
     catalog = open_from(ctx)
     with catalog.database.read() as session:
         usage = disk_usage(session=session)
+        # docker system df -v shows no virtual size for containers: no `size` here.
+        containers = list_containers(session=session, all_states=True) if verbose else []
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(disk_usage_json(usage), indent=2))
         return
@@ -106,7 +123,8 @@ def df(
         )
     typer.echo("Images space usage:\n")
     typer.echo(tabwrite(table))
-    typer.echo(f"Containers: {usage.containers_total} ({usage.containers_running} running)")
+    typer.echo("Containers space usage:\n")
+    typer.echo(container_table(containers, DF_CONTAINER_COLUMNS, datetime.now(UTC)), nl=False)
 
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:

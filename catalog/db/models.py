@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -296,11 +297,15 @@ class ImageReference(Base):
 
 
 class Container(Base):
-    """A container recorded against an image, so counts and delete conflicts are real.
+    """A container recorded against an image: what `docker ps` and `docker inspect` show
+    of it (catalog records containers but never runs them).
 
     `image_id` is deliberately not a foreign key: as in Docker, `rmi -f` may delete the
     image a stopped container was created from, and the container keeps its image ID
-    (`catalog fsck` reports such containers).
+    (`catalog fsck` reports such containers). `image` is the image as the user named it
+    (docker's Config.Image): `docker ps` shows it while it still names `image_id`.
+    The state follows docker's rules: a container never started is `created`; one that
+    ran (running, paused, restarting, exited) has a start time.
     """
 
     __tablename__ = "containers"
@@ -310,6 +315,12 @@ class Container(Base):
             "state IN (" + ", ".join(f"'{s}'" for s in CONTAINER_STATES) + ")",
             name="state_known",
         ),
+        CheckConstraint("state <> 'created' OR started_at IS NULL", name="created_not_started"),
+        CheckConstraint(
+            "state NOT IN ('running', 'paused', 'restarting', 'exited') OR started_at IS NOT NULL",
+            name="ran_has_started",
+        ),
+        CheckConstraint("length(image) > 0", name="image_not_empty"),
         # Counts by image and by state come from the index alone.
         Index("ix_containers_image_id_state", "image_id", "state"),
     )
@@ -319,6 +330,32 @@ class Container(Base):
     image_id: Mapped[Sha256]
     state: Mapped[str] = mapped_column(String(16))
     created: Mapped[Timestamp] = mapped_column(default=utcnow)
+    image: Mapped[str] = mapped_column(Text)
+    # Config.Entrypoint and Config.Cmd (null when unset); the process docker would run
+    # is the one followed by the other (Path and Args).
+    entrypoint: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    cmd: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    started_at: Mapped[Timestamp | None]
+    finished_at: Mapped[Timestamp | None]
+    exit_code: Mapped[int] = mapped_column(default=0)
+
+    labels: Mapped[list[ContainerLabel]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ContainerLabel.key"
+    )
+
+
+class ContainerLabel(Base):
+    """One entry of a container's Config.Labels: the image's labels with the user's over
+    them, as `docker create` merges them; rows so `docker ps --filter label=` is SQL."""
+
+    __tablename__ = "container_labels"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    container_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("containers.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 # --- Registries (issue 16): what pull and push learned, kept so they can skip work ---

@@ -176,3 +176,57 @@ EMPTY_LAYER_DIFF_IDS = frozenset(
         "sha256:84ff92691f909a05b224e1c56abb4864f01b4f8e3c854e4bb4c7baf1d3f6d652",
     }
 )
+
+
+# moby's DockerOCIImageConfig: the OCI image config's fields, then Docker's extensions, in
+# the order Go marshals them; every one `omitempty`. Image inspect shows `Config` typed
+# as this, so other keys a config holds (old builders' container-config keys: Hostname,
+# AttachStdin, Image, ...) never show.
+IMAGE_CONFIG_FIELDS = (
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "Volumes",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+    "ArgsEscaped",
+    "Healthcheck",
+    "OnBuild",
+    "Shell",
+)
+# docker-image-spec HealthcheckConfig, every field `omitempty`.
+HEALTHCHECK_FIELDS = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+# Fields that are Go sets (map[string]struct{}): whatever a value held, it marshals as {}.
+_SET_FIELDS = frozenset({"ExposedPorts", "Volumes"})
+
+
+def _go_fields(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of `document` that name `fields` as Go's encoding/json matches them
+    (exactly, else case-insensitively; the last of several wins), empty ones left out."""
+    folded = {name.lower(): name for name in reversed(fields)}
+    found: dict[str, Any] = {}
+    for key, value in document.items():
+        name = key if key in fields else folded.get(key.lower())
+        if name is not None:
+            found[name] = value
+    return {
+        name: found[name] for name in fields if found.get(name) not in (None, "", False, 0, [], {})
+    }
+
+
+def typed_image_config(config: object) -> dict[str, Any]:
+    """An image config's `config` object as moby's image inspect shows it (API 1.52):
+    only DockerOCIImageConfig's fields, empty ones omitted; `{}` when there is none."""
+    if not isinstance(config, dict):
+        return {}
+    typed = _go_fields(config, IMAGE_CONFIG_FIELDS)
+    for name in _SET_FIELDS & typed.keys():
+        if isinstance(typed[name], dict):
+            typed[name] = {key: {} for key in typed[name]}
+    healthcheck = typed.get("Healthcheck")
+    if isinstance(healthcheck, dict):
+        typed["Healthcheck"] = _go_fields(healthcheck, HEALTHCHECK_FIELDS)
+    return typed

@@ -53,6 +53,7 @@ from catalog.server.versions import check_version, split_version
 from catalog.server import docker_routes  # noqa: F401  # isort: skip
 from catalog.server import catalog_routes  # noqa: F401  # isort: skip
 from catalog.server import distribution  # noqa: F401  # isort: skip
+from catalog.server import container_routes  # noqa: F401  # isort: skip
 
 __all__ = ["EngineApp", "ServerLimits"]
 

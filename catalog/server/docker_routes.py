@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from catalog.errors import Conflict, InvalidArgument, InvalidReference, NotFound
 from catalog.operations.removal import prune_images, remove_images
 from catalog.server import documents
+from catalog.server.container_documents import container_summary
 from catalog.server.jobs import LoadJob
 from catalog.server.params import (
     bool_value,
@@ -28,7 +30,7 @@ from catalog.server.params import (
 )
 from catalog.server.routing import JSON, RequestTooLarge, json_response, route
 from catalog.server.versions import ApiVersion
-from catalog.services.containers import list_containers
+from catalog.services.container_listing import list_containers
 from catalog.services.info import count_rows
 from catalog.services.inspect import image_history, inspect_image
 from catalog.services.listing import disk_usage, list_images
@@ -157,17 +159,11 @@ async def system_df(app: EngineApp, request: Request, version: ApiVersion, name:
         usage = disk_usage(session=session) if "image" in wanted else None
         containers = None
         if "container" in wanted:
+            # moby's disk usage lists them as `GET /containers/json?all=1&size=1`.
+            now = datetime.now(UTC)
             containers = [
-                documents.container_summary(
-                    id=c.id,
-                    name=c.name,
-                    image=c.image,
-                    image_id=c.image_id,
-                    state=c.state,
-                    status=c.status,
-                    created=c.created,
-                )
-                for c in list_containers(session=session, all_states=True)
+                container_summary(view, version, now)
+                for view in list_containers(session=session, all_states=True, size=True)
             ]
         return usage, containers
 

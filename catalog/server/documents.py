@@ -24,7 +24,8 @@ OS_TYPE = "linux"
 NONE_TAG = "<none>:<none>"
 NONE_DIGEST = "<none>@<none>"
 
-# moby legacyConfigFields: image-config keys older API versions always carried.
+# moby legacyConfigFields (daemon/server/router/image/inspect_response.go): image-config
+# keys older API versions always carried, empty, whatever the image's config held.
 LEGACY_CONFIG_V1_49: dict[str, Any] = {
     "AttachStderr": False,
     "AttachStdin": False,
@@ -44,7 +45,7 @@ LEGACY_CONFIG_V1_49: dict[str, Any] = {
     "Volumes": None,
     "WorkingDir": "",
 }
-LEGACY_CONFIG_CURRENT: dict[str, Any] = {
+LEGACY_CONFIG_V1_50_51: dict[str, Any] = {
     "Cmd": None,
     "Entrypoint": None,
     "Env": None,
@@ -54,6 +55,10 @@ LEGACY_CONFIG_CURRENT: dict[str, Any] = {
     "Volumes": None,
     "WorkingDir": "",
 }
+# What catalog is, where moby names its storage driver (image inspect below 1.52; from
+# 1.52 moby leaves GraphDriver out unless a graph driver is in use, and so does catalog).
+# `Data` is an empty map, not null: the schemas say it is a non-nullable object.
+GRAPH_DRIVER: dict[str, Any] = {"Name": ENGINE_NAME, "Data": {}}
 
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 _GO_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
@@ -128,28 +133,34 @@ def _df_image(summary: Mapping[str, Any], version: ApiVersion) -> dict[str, Any]
 
 
 def image_inspect(document: Mapping[str, Any], version: ApiVersion) -> tuple[dict[str, Any], bool]:
-    """An ImageInspect document (the service's API 1.51 shape) at `version`, and whether
-    its keys go out sorted (moby re-encodes through a map below 1.52)."""
+    """An ImageInspect document (the service's shape, `Config` typed as API 1.52 shows it)
+    at `version` (moby getImagesByName), and whether its keys go out sorted: moby
+    re-encodes it through a map (compat.Wrap) whenever it adds fields."""
     result = dict(document)
     config = result.get("Config")
-    legacy_config = LEGACY_CONFIG_V1_49 if version.before("1.50") else LEGACY_CONFIG_CURRENT
-    merged = dict(legacy_config)
-    if isinstance(config, dict):
-        merged.update(config)
-    result["Config"] = merged
+    typed: dict[str, Any] = dict(config) if isinstance(config, dict) else {}
+    if version.before("1.52"):
+        # compat.WithExtraFields: the legacy keys are added where missing or null.
+        legacy = LEGACY_CONFIG_V1_49 if version.before("1.50") else LEGACY_CONFIG_V1_50_51
+        for key, value in legacy.items():
+            if typed.get(key) is None:
+                typed[key] = value
+        result["GraphDriver"] = dict(GRAPH_DRIVER)
+    result["Config"] = typed
     if version.before("1.44"):
         result["VirtualSize"] = result.get("Size", 0)
         result.setdefault("Created", "0001-01-01T00:00:00Z")
     if version.before("1.45"):
         result["Container"] = ""
         result["ContainerConfig"] = {}
-    if version.at_least("1.52"):
-        # omitempty from 1.52 on (Parent and DockerVersion only when set).
-        for key in ("Parent", "Comment", "DockerVersion", "Author"):
-            if result.get(key) == "":
-                del result[key]
-        return result, False
-    return result, True
+    if version.before("1.52"):
+        return result, True
+    # omitempty from 1.52 on; Parent and DockerVersion, when set, are added back through
+    # compat.Wrap, which sorts the keys.
+    for key in ("Parent", "Comment", "DockerVersion", "Author"):
+        if result.get(key) == "":
+            del result[key]
+    return result, "Parent" in result or "DockerVersion" in result
 
 
 # --- GET /system/df --------------------------------------------------------------------
@@ -160,30 +171,6 @@ DF_TYPES = ("container", "image", "volume", "build-cache")
 def _omit_zero(document: Mapping[str, Any]) -> dict[str, Any]:
     """Go's `omitempty` on numbers and slices."""
     return {k: v for k, v in document.items() if v not in (0, None) and v != []}
-
-
-def container_summary(
-    *, id: str, name: str, image: str, image_id: str, state: str, status: str, created: datetime
-) -> dict[str, Any]:
-    """A container as `GET /containers/json` lists it; the catalog keeps no command,
-    ports, mounts or writable layer, so those are empty and sizes 0."""
-    return {
-        "Id": id,
-        "Names": ["/" + name],
-        "Image": image,
-        "ImageID": image_id,
-        "Command": "",
-        "Created": int(created.timestamp()),
-        "Ports": [],
-        "SizeRw": 0,
-        "SizeRootFs": 0,
-        "Labels": {},
-        "State": state,
-        "Status": status,
-        "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
-    }
 
 
 def disk_usage(
@@ -300,7 +287,7 @@ def engine_info(
         "Images": images,
         "Driver": ENGINE_NAME,
         "DriverStatus": [],
-        "Plugins": {"Volume": [], "Network": [], "Authorization": None, "Log": []},
+        "Plugins": {"Volume": [], "Network": [], "Authorization": [], "Log": []},
         "MemoryLimit": False,
         "SwapLimit": False,
         "NCPU": cpus,
@@ -311,7 +298,7 @@ def engine_info(
         "Architecture": platform.machine(),
         "Name": name,
         "ServerVersion": __version__,
-        "Experimental": False,
+        "ExperimentalBuild": False,
         "Labels": [],
         "Warnings": None,
         "Swarm": {

@@ -3,11 +3,10 @@ filters and the tag a request names."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import QueryParams
 
 from catalog.docker.filters import FilterArgs, filters_from_json
+from catalog.docker.gojson import GoJSONError, unmarshal_struct
 from catalog.domain.platform import Platform
 from catalog.domain.reference import familiar_name, parse_normalized_named, tag_name_only, with_tag
 from catalog.errors import InvalidArgument, InvalidReference
@@ -34,20 +33,27 @@ def parse_go_bool(value: str) -> bool | None:
     return None
 
 
+# ocispec.Platform's fields, by JSON name.
+PLATFORM_FIELDS = {
+    "architecture": "string",
+    "os": "string",
+    "os.version": "string",
+    "os.features": "[]string",
+    "variant": "string",
+}
+
+
 def decode_platform(text: str) -> Platform:
-    """httputils.DecodePlatform: a JSON OCI platform with both os and architecture."""
+    """httputils.DecodePlatform: a JSON OCI platform with both os and architecture; a
+    value that does not decode gets Go's json.Unmarshal error text."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"failed to parse platform: {exc.msg}") from None
-    if not isinstance(document, dict):
-        raise InvalidArgument("failed to parse platform: not a JSON object")
-    os_name = document.get("os") or ""
-    architecture = document.get("architecture") or ""
-    variant = document.get("variant") or ""
-    if not all(isinstance(v, str) for v in (os_name, architecture, variant)):
-        raise InvalidArgument("failed to parse platform: fields must be strings")
-    optional = variant or document.get("os.version") or document.get("os.features")
+        fields = unmarshal_struct(text, go_type="v1.Platform", fields=PLATFORM_FIELDS)
+    except GoJSONError as exc:
+        raise InvalidArgument(f"failed to parse platform: {exc}") from None
+    os_name = str(fields.get("os", ""))
+    architecture = str(fields.get("architecture", ""))
+    variant = str(fields.get("variant", ""))
+    optional = variant or fields.get("os.version") or fields.get("os.features")
     if not os_name and not architecture and optional:
         raise InvalidArgument(
             "optional platform fields provided, but OS and Architecture are missing"

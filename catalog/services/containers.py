@@ -1,4 +1,6 @@
-"""Containers, recorded so that container counts and image delete conflicts are real.
+"""Containers, recorded as `docker create` would make them (never run), so that counts,
+image delete conflicts, `docker ps` and `docker inspect` are real; listing them is
+`container_listing`.
 
 Docker's rules (moby `daemon/create.go`, `daemon/names.go`, `daemon/container.go`
 `GetContainer`, `daemon/delete.go`): a random 64-hex ID whose 12-character short form is
@@ -10,26 +12,25 @@ messages show it where Docker does.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from catalog.db.models import Container, utcnow
+from catalog.db.models import Container, ContainerLabel, ImageConfigJSON, ImageLabel, utcnow
+from catalog.docker.containers import RUNNING_STATES
 from catalog.domain.digest import short_id
-from catalog.domain.reference import familiar_string
-from catalog.errors import Conflict, InvalidReference, NotFound
+from catalog.domain.imageconfig import typed_image_config
+from catalog.errors import Conflict, InvalidArgument, InvalidReference, NotFound
 from catalog.services.lookup import resolve_image_id
-from catalog.services.refstore import references_by_image
 
 # States a user may give; the table knows Docker's others too.
 SETTABLE_STATES = ("created", "running", "exited")
-# Docker's State.IsRunning() is true for these (a paused or restarting container runs).
-RUNNING_STATES = ("running", "paused", "restarting")
 
 _VALID_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
 _HEX = re.compile(r"[0-9a-f]+\Z")
@@ -52,35 +53,6 @@ _SURNAMES = (
     "torvalds", "turing", "wozniak", "wright", "yonath",
 )  # fmt: skip
 _NAME_ATTEMPTS = 6
-
-
-@dataclass(frozen=True)
-class ContainerSummary:
-    """One row of `container ls`: the container and how its image is shown."""
-
-    id: str
-    name: str
-    image_id: str
-    image: str
-    state: str
-    created: datetime
-
-    @property
-    def status(self) -> str:
-        return container_status(self.state)
-
-
-def container_status(state: str) -> str:
-    """Docker's State.String() without durations or exit codes (the catalog has neither)."""
-    return {
-        "created": "Created",
-        "running": "Up",
-        "paused": "Up (Paused)",
-        "restarting": "Restarting",
-        "removing": "Removal In Progress",
-        "exited": "Exited",
-        "dead": "Dead",
-    }.get(state, state)
 
 
 def generate_container_id() -> str:
@@ -117,15 +89,78 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _image_defaults(session: Session, image_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The image's typed config (what docker create merges into the container's) and
+    its labels."""
+    raw = session.scalar(select(ImageConfigJSON.config).where(ImageConfigJSON.image_id == image_id))
+    config: dict[str, Any] = {}
+    if raw is not None:
+        try:
+            config = typed_image_config(json.loads(raw).get("config"))
+        except (ValueError, AttributeError):
+            config = {}
+    rows = session.execute(
+        select(ImageLabel.key, ImageLabel.value).where(ImageLabel.image_id == image_id)
+    )
+    labels = {str(key): str(value) for key, value in rows}  # (a Result is no mapping)
+    return config, labels
+
+
+def _check_times(
+    state: str,
+    created: datetime,
+    started_at: datetime | None,
+    finished_at: datetime | None,
+    exit_code: int,
+) -> tuple[datetime | None, datetime | None]:
+    """The start and finish times a container in `state` records (docker's rules: one
+    never started has neither; one that ran has a start; one that exited, a finish)."""
+    if state == "created":
+        if started_at is not None or finished_at is not None:
+            raise InvalidArgument("a container in state created was never started: no times")
+        if exit_code:
+            raise InvalidArgument("a container in state created has no exit code")
+        return None, None
+    started = started_at or created
+    if started < created:
+        raise InvalidArgument("a container cannot start before it was created")
+    if state == "running":
+        if finished_at is not None or exit_code:
+            raise InvalidArgument("a running container has no finish time or exit code")
+        return started, None
+    finished = finished_at or max(utcnow(), started)
+    if finished < started:
+        raise InvalidArgument("a container cannot finish before it started")
+    return started, finished
+
+
 def create_container(
-    *, session: Session, image: str, name: str | None = None, state: str = "created"
+    *,
+    session: Session,
+    image: str,
+    name: str | None = None,
+    state: str = "created",
+    entrypoint: Sequence[str] | None = None,
+    cmd: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    created: datetime | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+    exit_code: int = 0,
 ) -> Container:
-    """Record a new container of the image `image` names; Docker's name rules apply (an
-    empty name means a generated one, as in moby)."""
+    """Record a new container of the image `image` names, as `docker create` would make
+    it: the image kept as named; entrypoint, command and labels merged with the image's
+    (moby's merge: the image's command unless an entrypoint or command is given, its
+    entrypoint unless one is given, even empty; its labels under the given ones); Docker's
+    name rules (an empty name means a generated one). A state other than `created` needs
+    times that follow (created <= started <= finished); they default to the creation time
+    (start) and now (finish)."""
     if state not in SETTABLE_STATES:
         raise InvalidReference(
             f"invalid container state {state!r}: use one of {', '.join(SETTABLE_STATES)}"
         )
+    created = created or utcnow()
+    started, finished = _check_times(state, created, started_at, finished_at, exit_code)
     image_id = resolve_image_id(session, image)
     container_id = generate_container_id()
     if name:
@@ -145,8 +180,26 @@ def create_container(
                 break
         else:  # as moby generateNewName: fall back to the short ID
             name = short_id(container_id)
+    config, image_labels = _image_defaults(session, image_id)
+    if not entrypoint:
+        if not cmd:
+            cmd = config.get("Cmd")
+        if entrypoint is None:
+            entrypoint = config.get("Entrypoint")
+    merged_labels = {**image_labels, **(labels or {})}
     container = Container(
-        id=container_id, name=name, image_id=image_id, state=state, created=utcnow()
+        id=container_id,
+        name=name,
+        image_id=image_id,
+        image=image,
+        entrypoint=list(entrypoint) if entrypoint is not None else None,
+        cmd=list(cmd) if cmd else None,
+        state=state,
+        created=created,
+        started_at=started,
+        finished_at=finished,
+        exit_code=exit_code,
+        labels=[ContainerLabel(key=k, value=v) for k, v in sorted(merged_labels.items())],
     )
     session.add(container)
     session.flush()
@@ -181,19 +234,26 @@ def resolve_container(session: Session, term: str) -> Container:
 
 
 def start_container(*, session: Session, term: str) -> Container:
-    """`docker start`: the container runs (starting a running one changes nothing)."""
+    """`docker start`: the container runs from now, exit code reset (starting a running
+    one changes nothing)."""
     container = resolve_container(session, term)
     if container.state not in RUNNING_STATES:
         container.state = "running"
+        container.started_at = max(utcnow(), container.created)
+        container.exit_code = 0
     session.flush()
     return container
 
 
-def stop_container(*, session: Session, term: str) -> Container:
-    """`docker stop`: a running container exits; one that is not running stays as it is."""
+def stop_container(*, session: Session, term: str, exit_code: int = 0) -> Container:
+    """`docker stop`: a running container exits now with `exit_code`; one that is not
+    running stays as it is."""
     container = resolve_container(session, term)
     if container.state in RUNNING_STATES:
         container.state = "exited"
+        started = container.started_at or container.created
+        container.finished_at = max(utcnow(), started)
+        container.exit_code = exit_code
     session.flush()
     return container
 
@@ -209,31 +269,3 @@ def remove_container(*, session: Session, term: str, force: bool = False) -> Con
     session.execute(delete(Container).where(Container.id == container.id))
     session.expunge(container)
     return container
-
-
-def list_containers(*, session: Session, all_states: bool = False) -> list[ContainerSummary]:
-    """`docker ps`: running containers (every one with `all_states`), newest first.
-
-    IMAGE is the image's first tag in refstore order, or its short ID when untagged (the
-    catalog does not keep the name a container was created from).
-    """
-    query = select(Container).order_by(Container.created.desc(), Container.id)
-    if not all_states:
-        query = query.where(Container.state.in_(RUNNING_STATES))
-    containers = session.scalars(query).all()
-    names = references_by_image(session, {c.image_id for c in containers})
-    summaries = []
-    for container in containers:
-        tags = [r for r in names.get(container.image_id, []) if r.tag is not None]
-        image = familiar_string(tags[0]) if tags else short_id(container.image_id)
-        summaries.append(
-            ContainerSummary(
-                id=container.id,
-                name=container.name,
-                image_id=container.image_id,
-                image=image,
-                state=container.state,
-                created=container.created,
-            )
-        )
-    return summaries

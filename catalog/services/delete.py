@@ -26,11 +26,11 @@ from sqlalchemy import Table, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from catalog.db.models import Blob, Container, Image, ImageLayer, ImageReference, Layer
+from catalog.docker.containers import RUNNING_STATES
 from catalog.docker.gotime import go_quote
 from catalog.domain.digest import short_id
 from catalog.domain.reference import Named, familiar_string, parse_normalized_named, tag_name_only
 from catalog.errors import CatalogError, Conflict, InvalidReference, NotFound
-from catalog.services.containers import RUNNING_STATES
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_of
 

@@ -1,8 +1,10 @@
 """`docker image inspect` and `docker history`, from the catalog's rows.
 
 Inspect gives Docker's ImageInspect shape (moby `daemon/images/image_inspect.go` and the
-image router) as API 1.51 shows it: Parent, Comment, DockerVersion and Author always
-present, Created omitted when unknown, Variant and OsVersion omitted when empty. History
+image router): Parent, Comment, DockerVersion and Author always present (as API 1.51
+shows them), Created omitted when unknown, Variant and OsVersion omitted when empty, and
+`Config` typed as moby types it (DockerOCIImageConfig, empty fields omitted, as API 1.52
+shows it; `catalog.server.documents` shapes older versions). History
 follows moby `daemon/images/image_history.go`, quirks included.
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.db.models import Image, ImageConfigJSON, ImageHistory, ImageLayer, Layer
+from catalog.domain.imageconfig import typed_image_config
 from catalog.errors import CatalogError
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_by_image, repo_digests, repo_tags
@@ -86,7 +89,7 @@ def _inspect_document(
         result["Created"] = created
     result["DockerVersion"] = _text(document, "docker_version")
     result["Author"] = _text(document, "author")
-    result["Config"] = document.get("config")
+    result["Config"] = typed_image_config(document.get("config"))
     result["Architecture"] = _text(document, "architecture")
     variant = _text(document, "variant")
     if variant:

@@ -115,6 +115,7 @@ def test_inspect_shapes_follow_the_version() -> None:
     assert old["Container"] == ""
     assert old["Config"]["Tty"] is False
     assert old["Config"]["Env"] == ["A=1"]
+    assert old["GraphDriver"] == {"Name": "catalog", "Data": {}}
     mid, _ = documents.image_inspect(doc, ApiVersion("1.50"))
     assert "Tty" not in mid["Config"]
     assert mid["Config"]["Cmd"] is None
@@ -123,6 +124,11 @@ def test_inspect_shapes_follow_the_version() -> None:
     assert not new_sorted
     assert "Author" not in new
     assert "Parent" not in new
+    assert new["Config"] == {"Env": ["A=1"]}
+    assert "GraphDriver" not in new
+    # A Parent (legacy builder) comes back through moby's compat.Wrap: sorted keys.
+    _, parent_sorted = documents.image_inspect({**doc, "Parent": "sha256:p"}, ApiVersion("1.52"))
+    assert parent_sorted
 
 
 def test_go_json_escapes_as_go_does() -> None:
@@ -267,7 +273,8 @@ def test_every_prefix_is_served_and_higher_ones_refused(http: httpx.Client) -> N
 
 
 def test_unknown_paths_are_page_not_found(http: httpx.Client) -> None:
-    assert_error(http.get("/containers/x/json"), 404, "page not found")
+    assert_error(http.get("/v1.50/volumes/x"), 404, "page not found")
+    assert_error(http.get("/containers/x/json"), 404, "No such container: x")  # issue 15
     assert_error(http.get("/v1.50/networks/x"), 404, "page not found")
     assert_error(http.post("/images/json"), 404, "page not found")
     head = http.head("/containers/x/json")
@@ -510,6 +517,12 @@ def test_load_errors_are_in_the_stream(http: httpx.Client, served: Served) -> No
         http.post("/v1.48/images/load", params={"platform": '{"os":"linux"}'}),
         400,
         "both OS and Architecture must be provided",
+    )
+    # A platform that is not JSON gets Go's json.Unmarshal text, as the daemon answers.
+    assert_error(
+        http.get("/v1.49/images/app:latest/json", params={"platform": "linux/amd64"}),
+        400,
+        "failed to parse platform: invalid character 'l' looking for beginning of value",
     )
     assert list((served.root / "tmp").glob("serve-load-*")) == []
 

@@ -260,7 +260,8 @@ def test_system_df_matches_catalog_system_df(served: Served) -> None:
             row.split()[:4] for row in catalog_section.splitlines()
         ]
     assert "Containers space usage:" in verbose
-    assert re.search(r"\s+app:1\.0\s+\"\"\s+0\s+0B\s+.*\s+Up\s+web$", verbose, re.MULTILINE)
+    # The image as the container was created with it (see test_server_docker_containers).
+    assert re.search(r"\s+app:latest\s+\"\"\s+0\s+0B\s+.*\s+Up .*\s+web$", verbose, re.MULTILINE)
 
 
 def test_image_prune(served: Served) -> None:

@@ -16,9 +16,9 @@ from catalog.context import Catalog
 from catalog.db.models import Container
 from catalog.errors import Conflict, InvalidReference, NotFound
 from catalog.services import containers as service
+from catalog.services.container_listing import list_containers
 from catalog.services.containers import (
     create_container,
-    list_containers,
     remove_container,
     resolve_container,
     start_container,
@@ -185,10 +185,12 @@ def test_list(catalog: Catalog, images: ImageBuilder, image: str) -> None:
         running = list_containers(session=session)
         everything = list_containers(session=session, all_states=True)
     assert [c.id for c in running] == [new]
-    assert [(c.id, c.image, c.status) for c in everything] == [
-        (new, untagged[7:19], "Up"),
-        (old, "app:1", "Exited"),
+    assert [(c.id, c.image, c.state) for c in everything] == [
+        (new, untagged, "running"),  # created by its ID: shown by it
+        (old, image, "exited"),
     ]
+    assert everything[0].status().startswith("Up ")
+    assert everything[1].status().startswith("Exited (0) ")
 
 
 def test_container_commands(cli: Callable[..., Result], image: str) -> None:
@@ -198,22 +200,54 @@ def test_container_commands(cli: Callable[..., Result], image: str) -> None:
     db_id = cli("container", "create", "--image", image[7:15], "--name", "db").stdout.strip()
     result = cli("container", "ls")
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("CONTAINER ID   IMAGE     CREATED   ")
-    assert lines[0].endswith("   STATUS    NAMES")
+    assert lines[0].split("   ") == [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] or re.split(r"\s{2,}", lines[0]) == [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
     assert len(lines) == 2  # running ones only
-    assert lines[1].startswith(web_id[:12] + "   app:1     ")
-    assert " ago   " in lines[1]
-    assert lines[1].endswith("   Up        web")
+    assert re.match(rf'{web_id[:12]}   app:1     ""        \S.* ago\s+Up \S.*\s+web$', lines[1]), (
+        lines[1]
+    )
     listed = cli("container", "ls", "-a", "--format", "json").stdout.splitlines()
     rows = [json.loads(line) for line in listed]
     assert (
         [(r["ID"], r["Names"], r["Image"], r["State"], r["Status"]) for r in rows]
         == [
-            (db_id[:12], "db", "app:1", "created", "Created"),  # newest first
-            (web_id[:12], "web", "app:1", "running", "Up"),
+            (db_id[:12], "db", image[7:15], "created", "Created"),  # newest first
+            (web_id[:12], "web", "app:1", "running", rows[1]["Status"]),
         ]
     )
-    assert list(rows[0]) == ["CreatedAt", "ID", "Image", "Names", "RunningFor", "State", "Status"]
+    assert rows[1]["Status"].startswith("Up ")
+    assert list(rows[0]) == [
+        "Command",
+        "CreatedAt",
+        "ID",
+        "Image",
+        "Labels",
+        "LocalVolumes",
+        "Mounts",
+        "Names",
+        "Networks",
+        "Platform",
+        "Ports",
+        "RunningFor",
+        "Size",
+        "State",
+        "Status",
+    ]
     assert cli("container", "ls", "-aq", "--no-trunc").stdout.split() == [db_id, web_id]
     result = cli("container", "rm", "web", "db", exit_code=1)
     assert result.stdout == "db\n"

@@ -54,6 +54,9 @@ def test_inspect_shape_and_values(catalog: Catalog, images: ImageBuilder) -> Non
         "Labels": {"a": "b"},
         "ExposedPorts": {"80/tcp": {}},
     }
+    # Keys of old builders' container config, and empty fields: moby's typed Config
+    # (DockerOCIImageConfig, all omitempty) shows neither.
+    stored_config = {**container_config, "Hostname": "legacy", "Tty": True, "WorkingDir": ""}
     parent = images.add([L1])
     raw = config_bytes(
         [L1, L2],
@@ -62,7 +65,7 @@ def test_inspect_shape_and_values(catalog: Catalog, images: ImageBuilder) -> Non
         comment="built by hand",
         docker_version="24.0.7",
         variant="v8",
-        config=container_config,
+        config=stored_config,
         history=[{"created_by": "one"}, {"created_by": "two", "comment": "ignored"}],
     )
     image_id = images.add([L1, L2], config=raw, parent=parent, tags=["zzz:1", "app:2"])
@@ -124,7 +127,7 @@ def test_inspect_defaults(catalog: Catalog, images: ImageBuilder) -> None:
     assert "Variant" not in document
     assert document["OsVersion"] == "10.0"
     assert document["Author"] == document["DockerVersion"] == ""
-    assert document["Config"] is None
+    assert document["Config"] == {}
     assert document["Size"] == SIZE_3
     assert document["Metadata"] == {"LastTagTime": "0001-01-01T00:00:00Z"}
 

@@ -426,8 +426,10 @@ class Built:
                     id=hashlib.sha256(state.encode()).hexdigest(),
                     name=f"orphan-{state}",
                     image_id=GONE,
+                    image=GONE,
                     state=state,
                     created=T0,
+                    started_at=None if state == "created" else T0,
                 )
             )
         self.model.orphans.append(state)
