@@ -7,7 +7,7 @@ image's own entrypoint, command and labels (what `docker create` copies when non
 given), and for a container that ran, its creation time as start (and finish) time with
 exit code 0.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-07 21:49:15.707762
 """
@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
