@@ -127,35 +127,43 @@ def image_detail(*, session: Session, term: str) -> ImageDetail:
 
 @dataclass
 class LayerDetail:
-    """A layer (chain) and the images that use it, newest first, with their names."""
+    """A layer (chain), how many images use it, and the newest `limit` of them with
+    their names (a base layer may be under tens of thousands)."""
 
     chain_id: str
     diff_id: str
     diff_size: int
     parent_chain_id: str | None
     depth: int
+    image_count: int
     images: list[str]
     names: dict[str, list[Named]]
 
 
-def layer_detail(*, session: Session, chain_id: str) -> LayerDetail:
-    """The layer `chain_id` and every image whose stack holds it; NotFound otherwise."""
+def layer_detail(*, session: Session, chain_id: str, limit: int = 200) -> LayerDetail:
+    """The layer `chain_id` and the images whose stacks hold it; NotFound otherwise."""
     layer = session.get(Layer, chain_id)
     if layer is None:
         raise NotFound(f"No such layer: {chain_id}")
-    rows = session.execute(
-        select(ImageLayer.image_id, ImageLayer.position)
-        .join(Image, Image.id == ImageLayer.image_id)
-        .where(ImageLayer.chain_id == chain_id)
-        .order_by(Image.created.desc().nulls_last(), Image.id)
-    ).all()
-    images = [row[0] for row in rows]
+    count, depth = session.execute(
+        select(func.count(), func.min(ImageLayer.position)).where(ImageLayer.chain_id == chain_id)
+    ).one()
+    images = list(
+        session.scalars(
+            select(ImageLayer.image_id)
+            .join(Image, Image.id == ImageLayer.image_id)
+            .where(ImageLayer.chain_id == chain_id)
+            .order_by(Image.created.desc().nulls_last(), Image.id)
+            .limit(limit)
+        )
+    )
     return LayerDetail(
         chain_id=layer.chain_id,
         diff_id=layer.diff_id,
         diff_size=layer.diff_size,
         parent_chain_id=layer.parent_chain_id,
-        depth=rows[0][1] if rows else 0,
+        depth=int(depth or 0),
+        image_count=int(count),
         images=images,
         names=references_by_image(session, images),
     )

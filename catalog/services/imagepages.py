@@ -1,5 +1,6 @@
-"""The image listing a page at a time (the web view's images page): `list_images`'
-selection, in its order or sorted by size or ID, read with keyset pagination.
+"""The image listing a page at a time (the web view's images page, docs/web.md §2.3):
+`list_images`' selection, in its order or sorted by size or ID, read with keyset
+pagination.
 
 The selection is `catalog.services.listing`'s own WHERE clause (every filter, the
 dangling and `-a` rules: docs/listing.md §4), so a page lists exactly the images `catalog
@@ -9,6 +10,12 @@ before) an anchor image, named by its ID, and the statement asks for the rows pa
 anchor's (sort key, ID) in ORDER BY ... LIMIT, so the database walks an index from the
 anchor instead of sorting and skipping everything before it. A deep page costs what the
 first one does.
+
+On PostgreSQL the page's statements run with a small `work_mem` (transaction-local, put
+back after them): PostgreSQL decides between hashing a whole table for an EXISTS of the
+selection and probing its index once per row by the rows it expects to test, without
+counting the LIMIT, so for 51 rows it would hash 100,000 references and parent IDs on
+every page; a hash that cannot fit leaves it the per-row probes (docs/web.md §6).
 
 An order whose key can be NULL (`created`) is read in two segments, the images with a
 creation time and those without, one statement each, so that each statement's ORDER BY
@@ -23,7 +30,8 @@ shared when another image, any image, uses it).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -44,6 +52,9 @@ PAGE_SORTS: tuple[PageSort, ...] = ("created", "size", "id")
 # Each sort's natural direction: newest first (as `catalog images`), largest first, by ID.
 DEFAULT_DESCENDING: dict[PageSort, bool] = {"created": True, "size": True, "id": False}
 MAX_PAGE_SIZE = 500
+# PostgreSQL's work_mem for the page's statements: too small for a hash of the whole
+# images or references table, so EXISTS conditions are index probes per row.
+PROBING_WORK_MEM = "64kB"
 
 # A row of the order: (id, created, size, parent_id).
 _Row = tuple[str, datetime | None, int, str | None]
@@ -134,23 +145,40 @@ def _page_rows(
     start = _segment_of(segments, sort, anchor) if anchor is not None else 0
     order = range(start, -1, -1) if backwards else range(start, len(segments))
     rows: list[_Row] = []
-    for index in order:
-        segment = segments[index]
-        where = [*conditions, segment.where]
-        if anchor is not None and index == start:
-            where.append(segment.past(_anchor_value(sort, anchor), anchor[0], backwards=backwards))
-        statement = (
-            select(Image.id, Image.created, Image.size, Image.parent_id)
-            .where(*where)
-            .order_by(*segment.order(backwards=backwards))
-            .limit(count - len(rows))
-        )
-        rows += [(row[0], row[1], row[2], row[3]) for row in session.execute(statement)]
-        if len(rows) >= count:
-            break
+    with _probing_per_row(session):
+        for index in order:
+            segment = segments[index]
+            where = [*conditions, segment.where]
+            if anchor is not None and index == start:
+                value = _anchor_value(sort, anchor)
+                where.append(segment.past(value, anchor[0], backwards=backwards))
+            statement = (
+                select(Image.id, Image.created, Image.size, Image.parent_id)
+                .where(*where)
+                .order_by(*segment.order(backwards=backwards))
+                .limit(count - len(rows))
+            )
+            rows += [(row[0], row[1], row[2], row[3]) for row in session.execute(statement)]
+            if len(rows) >= count:
+                break
     if backwards:
         rows.reverse()
     return rows
+
+
+@contextmanager
+def _probing_per_row(session: Session) -> Iterator[None]:
+    """PostgreSQL: a work_mem too small to hash the selection's subqueries, for the
+    statements inside (see the module doc); elsewhere nothing."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    previous = session.scalar(select(func.current_setting("work_mem")))
+    session.execute(select(func.set_config("work_mem", PROBING_WORK_MEM, True)))
+    try:
+        yield
+    finally:
+        session.execute(select(func.set_config("work_mem", previous, True)))
 
 
 def list_images_page(

@@ -7,19 +7,25 @@ from __future__ import annotations
 import html
 import json
 import re
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from markupsafe import escape
+from support.environment import console_script
 from support.serving import Served, serve_catalog
 from support.webview import HOSTILE_AUTHOR, HOSTILE_COMMAND, HOSTILE_LABEL, add_hostile_image
 
 from catalog.domain.digest import short_id
 from catalog.server.web.app import serves
 from catalog.server.web.forms import parse_filter_box
-from catalog.server.web.policy import CONTENT_SECURITY_POLICY
+from catalog.server.web.policy import CONTENT_SECURITY_POLICY, host_allowed
 from catalog.services.reports import REPORTS
 
 HTML = "text/html; charset=utf-8"
@@ -68,6 +74,25 @@ def test_the_filter_box_reads_as_the_cli_flags() -> None:
     assert not parse_filter_box("   ")
     with pytest.raises(Exception, match="No closing quotation"):
         parse_filter_box("label='x")
+
+
+def test_host_rules_for_addresses_names_and_sockets() -> None:
+    def scope(host: str | None, server: tuple[str, int | None] | None) -> dict[str, object]:
+        headers = [(b"host", host.encode())] if host is not None else []
+        return {"type": "http", "scheme": "http", "headers": headers, "server": server}
+
+    loopback, lan, v6 = ("127.0.0.1", 2375), ("192.0.2.7", 2375), ("::1", 2375)
+    assert host_allowed(scope("localhost:2375", loopback), ())
+    assert not host_allowed(scope("localhost:2375", lan), ())  # localhost is not that host
+    assert host_allowed(scope("192.0.2.7:2375", lan), ())
+    assert host_allowed(scope("catalog.lan:2375", lan), {"catalog.lan"})  # serve --host
+    assert not host_allowed(scope("catalog.lan:2375", lan), ())
+    assert host_allowed(scope("[::1]:2375", v6), ())
+    assert not host_allowed(scope("[::1]:2376", v6), ())
+    assert host_allowed(scope("127.0.0.1", ("127.0.0.1", 80)), ())  # the default port
+    assert not host_allowed(scope(None, loopback), ())
+    assert host_allowed(scope("anything", None), ())  # a unix socket
+    assert host_allowed(scope("anything", ("/run/catalog.sock", None)), ())
 
 
 def test_which_paths_are_the_web_views() -> None:
@@ -368,3 +393,54 @@ def test_the_engine_api_paths_are_as_they_were(http: httpx.Client) -> None:
     assert http.get("/catalog/info").status_code == 200
     assert http.get("/v1.44/").json() == {"message": "page not found"}
     assert http.get("/nosuch").json() == {"message": "page not found"}
+
+
+def test_a_long_report_shows_its_first_rows_and_its_totals(
+    served: Served, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.server.web import pages
+
+    monkeypatch.setattr(pages, "MAX_REPORT_ROWS", 3)
+    rows = json.loads(served.cli("report", "reclaimable", "--format", "json").output)
+    assert len(rows) > 5
+    text = page(http, "/web/reports/reclaimable")
+    body = text.split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr>") == 3 + 2  # three images, then `all dangling` and `all`
+    assert "<td>all dangling</td>" in body and "<td>all</td>" in body
+    assert f"The table shows the first 3 of {len(rows)} rows, and the totals" in text
+    assert len(json.loads(http.get("/web/reports/reclaimable.json").text)) == len(rows)
+
+
+def test_the_console_script_says_where_the_web_view_is(tmp_path: Path, db_url: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    sock = tmp_path / "d.sock"
+    process = subprocess.Popen(
+        [console_script(), "--root", str(tmp_path / "root"), "--db", db_url, "serve",
+         "--port", str(port), "--unix", str(sock), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert "<h1>Images</h1>" in response.text and "No images match." in response.text
+        # Over the unix socket too (no browser reaches it, so no address to check).
+        transport = httpx.HTTPTransport(uds=str(sock))
+        with httpx.Client(transport=transport, base_url="http://anything") as client:
+            assert client.get("/web/reports").status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert f"Web view (read-only) at http://127.0.0.1:{port}/" in stderr

@@ -40,7 +40,12 @@ def test_layers_relations_and_users_match_the_rows(catalog: Catalog) -> None:
             top = stacks[image_id][-1]
             layer = layer_detail(session=session, chain_id=top)
             assert sorted(layer.images) == sorted(i for i, s in stacks.items() if top in s)
+            assert layer.image_count == len(layer.images)
             assert layer.depth == len(stacks[image_id]) - 1
+        busiest, users_of_busiest = users.most_common(1)[0]
+        assert users_of_busiest > 5
+        layer = layer_detail(session=session, chain_id=busiest, limit=5)
+        assert layer.image_count == users_of_busiest and len(layer.images) == 5
         with pytest.raises(NotFound, match="No such layer"):
             layer_detail(session=session, chain_id="sha256:" + "0" * 64)
         with pytest.raises(NotFound, match="No such image"):

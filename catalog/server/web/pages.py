@@ -30,6 +30,8 @@ from catalog.services.reports import REPORTS, Column, ReportResult, get_report, 
 
 T = TypeVar("T")
 
+# Rows a report's page shows (its totals rows too); the downloads hold them all.
+MAX_REPORT_ROWS = 500
 # Report columns whose values are images or layers the view has pages for.
 _LINKED_COLUMNS = {"image_id": "/web/images/", "chain_id": "/web/layers/"}
 
@@ -158,6 +160,13 @@ def _cell(column: Column, value: Any, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _shown_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first MAX_REPORT_ROWS rows, and the totals rows wherever they are."""
+    if len(rows) <= MAX_REPORT_ROWS:
+        return rows
+    return rows[:MAX_REPORT_ROWS] + [row for row in rows[MAX_REPORT_ROWS:] if is_total(row)]
+
+
 def report_page(request: Request) -> Response:
     site = site_of(request)
     report = get_report(request.path_params["name"])
@@ -179,11 +188,8 @@ def report_page(request: Request) -> Response:
 
         svg = report_chart(report.name, result.rows)
         chart = svg_data_uri(svg) if svg is not None else None
-    rows = (
-        [[_cell(c, row[c.name], row) for c in report.columns] for row in result.rows]
-        if result is not None
-        else []
-    )
+    shown = _shown_rows(result.rows) if result is not None else []
+    rows = [[_cell(c, row[c.name], row) for c in report.columns] for row in shown]
     return site.render(
         request,
         "report.html",
@@ -195,6 +201,10 @@ def report_page(request: Request) -> Response:
             "flags": OPTION_FLAGS,
             "result": result,
             "rows": rows,
+            "row_count": len(result.rows) if result is not None else 0,
+            "truncated_to": (
+                MAX_REPORT_ROWS if result is not None and len(shown) < len(result.rows) else None
+            ),
             "chart": chart,
             "query": form.query() if form is not None else "",
             "error": error.message if error is not None else None,
