@@ -1,4 +1,5 @@
-"""What `catalog rmi [-f] IMAGE-ID` would do, worked out without deleting anything.
+"""What `catalog rmi [-f] IMAGE-ID` would do, worked out without deleting anything
+(docs/web.md §3.2).
 
 The web view shows it on an image's page. It is `catalog.services.delete`'s own Deleter
 asked the same questions in the same order (its conflict checks and messages, its

@@ -2,9 +2,10 @@
 anchors, and a report's options, read from the query string. Everything a page shows
 is in its URL, so a view can be bookmarked and linked.
 
-The filter box takes what `catalog images` takes, in one line: `-f` filters as
-`KEY=VALUE` terms separated by spaces (quoted as a shell would when a value has spaces),
-and a bare term as the REPOSITORY[:TAG] argument (a `reference` filter).
+The filter box (docs/web.md §2.2, §2.4) takes what `catalog images` takes, in one line:
+`-f` filters as `KEY=VALUE` terms separated by spaces (quoted as a shell would when a
+value has spaces), and a bare term as the REPOSITORY[:TAG] argument (a `reference`
+filter).
 """
 
 from __future__ import annotations

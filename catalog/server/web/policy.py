@@ -1,4 +1,5 @@
-"""The web view's same-origin policy, as ASGI middleware around its pages.
+"""The web view's same-origin policy, as ASGI middleware around its pages (docs/web.md
+§5).
 
 The pages are read-only and for a browser on the same machine (or one the server was
 told to serve), so the policy is strict and needs no session or token:
