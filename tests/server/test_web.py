@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ import httpx
 import pytest
 from markupsafe import escape
 from support.environment import console_script
-from support.serving import Served, serve_catalog
+from support.serving import Served, first_answer, serve_catalog
 from support.webview import HOSTILE_AUTHOR, HOSTILE_COMMAND, HOSTILE_LABEL, add_hostile_image
 
 from catalog.domain.digest import short_id
@@ -424,15 +423,7 @@ def test_the_console_script_says_where_the_web_view_is(tmp_path: Path, db_url: s
         text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        response = first_answer(process, f"http://127.0.0.1:{port}/")
         assert response.status_code == 200
         assert "<h1>Images</h1>" in response.text and "No images match." in response.text
         # Over the unix socket too (no browser reaches it, so no address to check).
