@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from catalog.cli.reportformat import OPTION_FLAGS, as_csv, as_json, as_table
 from catalog.cli.state import open_from
 from catalog.errors import CatalogError
+from catalog.presentation.reportformat import OPTION_FLAGS, as_csv, as_json, as_table
 from catalog.services.reports import REPORTS, Report, ReportOptions, run_report, run_reports
 
 

@@ -107,7 +107,8 @@ def serve_command(
     ] = LogLevel.info,
 ) -> None:
     """Serve the Docker Engine API for images (and catalog's own endpoints) until
-    interrupted: point DOCKER_HOST at it and use `docker` or docker-py."""
+    interrupted: point DOCKER_HOST at it and use `docker` or docker-py. A browser gets a
+    read-only web view of the catalog at the same address."""
     if (tls_cert is None) != (tls_key is None):
         raise CatalogError("--tls-cert and --tls-key go together")
     if tls_ca is not None and tls_cert is None:
@@ -120,7 +121,8 @@ def serve_command(
     tcp_port = DEFAULT_PORT if port is None else port
     warning = check_exposure(tcp_host, tls, insecure=insecure) if use_tcp else None
     catalog = open_from(ctx)
-    app = EngineApp(catalog)
+    # The web view also answers to the name given with --host (besides the address).
+    app = EngineApp(catalog, web_hosts=[tcp_host] if use_tcp else [])
     sockets: list[socket.socket] = []
     try:
         addresses = []
@@ -141,6 +143,9 @@ def serve_command(
                 f"  (DOCKER_HOST={docker_host})",
                 err=True,
             )
+            if not address.startswith("unix://"):
+                web = address.replace("tcp://", "http://")
+                typer.echo(f"Web view (read-only) at {web}/", err=True)
         serve(server_config(app, tls=tls, log_level=log_level.value), sockets)
     finally:
         for sock in sockets:

@@ -9,6 +9,7 @@
 - `docker_routes`, `catalog_routes`: the handlers of Docker's endpoints and of catalog's
   own (under `/catalog/`, described by `openapi`).
 - `app`: the ASGI application: dispatch, transactions in worker threads, request bodies.
+- `web`: the read-only web view at `/` (its own package: pages, templates, policy).
 - `listen`: where to listen (TCP, a unix socket, TLS), the safety checks, and uvicorn.
 
 Handlers call the same services and operations as the CLI; nothing here writes SQL.

@@ -1,5 +1,6 @@
 """The ASGI application over one open catalog: Docker's image endpoints
-(`docker_routes`), and catalog's own under `/catalog/` (`catalog_routes`).
+(`docker_routes`), catalog's own under `/catalog/` (`catalog_routes`), and the web view
+at `/` and under `/web/` (`catalog.server.web`, handed those paths before routing).
 
 Routing follows moby's router (docs/engine-api.md §3): the path is percent-decoded, an
 optional `/vX.Y` prefix is split off and checked (every version from 1.24 to ours), then
@@ -48,6 +49,8 @@ from catalog.server.routing import (
     status_of,
 )
 from catalog.server.versions import check_version, split_version
+from catalog.server.web.app import serves as web_serves
+from catalog.server.web.app import web_app
 
 # Importing them registers their routes (into ROUTES), Docker's first.
 from catalog.server import docker_routes  # noqa: F401  # isort: skip
@@ -78,9 +81,17 @@ class ServerLimits:
 class EngineApp:
     """The ASGI application over one open catalog (its owner closes it)."""
 
-    def __init__(self, catalog: Catalog, *, limits: ServerLimits | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        limits: ServerLimits | None = None,
+        web_hosts: Sequence[str] = (),
+    ) -> None:
         self.catalog = catalog
         self.limits = limits or ServerLimits()
+        # The web view (`/` and `/web/...`), with its own same-origin policy.
+        self.web = web_app(catalog, hosts=web_hosts)
         # moby's single-flight prune: a second one while one runs is a 409.
         self.prune_lock = threading.Lock()
 
@@ -91,6 +102,9 @@ class EngineApp:
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if web_serves(scope["path"]):
+            await self.web(scope, receive, send)
             return
         request = Request(scope, receive)
         try:

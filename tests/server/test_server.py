@@ -13,7 +13,6 @@ import ssl
 import stat
 import subprocess
 import tarfile
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,14 @@ import httpx
 import pytest
 from support.builders import ImageBuilder, layer_tar
 from support.environment import console_script, need
-from support.serving import OPENSSL, OPENSSL_MISSING, Served, make_certificates, serve_catalog
+from support.serving import (
+    OPENSSL,
+    OPENSSL_MISSING,
+    Served,
+    first_answer,
+    make_certificates,
+    serve_catalog,
+)
 
 from catalog.errors import CatalogError
 from catalog.server import documents
@@ -727,15 +733,7 @@ def test_console_script_serves_tcp_and_unix(tmp_path: Path, db_url: str) -> None
         text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/_ping", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        response = first_answer(process, f"http://127.0.0.1:{port}/_ping")
         assert response.text == "OK"
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         transport = httpx.HTTPTransport(uds=str(sock))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, text
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner, Result
@@ -227,6 +229,18 @@ def serve_catalog(
                 populate(served)
             with server.running():
                 yield served
+
+
+def first_answer(process: subprocess.Popen[str], url: str, timeout: float = 60) -> httpx.Response:
+    """GET `url` as soon as the server `process` started answers (it must not exit)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
 
 
 @dataclass(frozen=True)

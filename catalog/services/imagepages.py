@@ -1,0 +1,319 @@
+"""The image listing a page at a time (the web view's images page, docs/web.md §2.3):
+`list_images`' selection, in its order or sorted by size or ID, read with keyset
+pagination.
+
+The selection is `catalog.services.listing`'s own WHERE clause (every filter, the
+dangling and `-a` rules: docs/listing.md §4), so a page lists exactly the images `catalog
+images` lists, in the same order (docs/listing.md §7: newest first, ties by ID, no
+creation time last). What is added here is only the paging: a page starts after (or ends
+before) an anchor image, named by its ID, and the statement asks for the rows past the
+anchor's (sort key, ID) in ORDER BY ... LIMIT, so the database walks an index from the
+anchor instead of sorting and skipping everything before it. A deep page costs what the
+first one does.
+
+On PostgreSQL the page's statements run with a small `work_mem` (transaction-local, put
+back after them): PostgreSQL decides between hashing a whole table for an EXISTS of the
+selection and probing its index once per row by the rows it expects to test, without
+counting the LIMIT, so for 51 rows it would hash 100,000 references and parent IDs on
+every page; a hash that cannot fit leaves it the per-row probes (docs/web.md §6).
+
+An order whose key can be NULL (`created`) is read in two segments, the images with a
+creation time and those without, one statement each, so that each statement's ORDER BY
+is one an index on the key can answer on both backends (PostgreSQL's index order puts
+NULLs first in a descending scan; the listing wants them last).
+
+A page's summaries then come in a fixed number of statements over the page's IDs only:
+references, labels, container counts and shared sizes (docs/listing.md §6: a chain is
+shared when another image, any image, uses it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
+
+from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.db.sql import one_of
+from catalog.docker.filters import FilterArgs
+from catalog.domain.reference import Named
+from catalog.errors import InvalidArgument, NotFound
+from catalog.services.listing import ImageSummary, _selection, reference_condition
+from catalog.services.refstore import stored_reference
+
+PageSort = Literal["created", "size", "id"]
+PAGE_SORTS: tuple[PageSort, ...] = ("created", "size", "id")
+# Each sort's natural direction: newest first (as `catalog images`), largest first, by ID.
+DEFAULT_DESCENDING: dict[PageSort, bool] = {"created": True, "size": True, "id": False}
+MAX_PAGE_SIZE = 500
+# PostgreSQL's work_mem for the page's statements: too small for a hash of the whole
+# images or references table, so EXISTS conditions are index probes per row.
+PROBING_WORK_MEM = "64kB"
+
+# A row of the order: (id, created, size, parent_id).
+_Row = tuple[str, datetime | None, int, str | None]
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """One page of the listing, and the anchors of its neighbours (None: no such page)."""
+
+    images: list[ImageSummary]
+    # Pass as `after` for the next page: the ID of this page's last image.
+    next_after: str | None
+    # Pass as `before` for the previous page: the ID of this page's first image.
+    previous_before: str | None
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Rows of the order that one statement reads: those meeting `where`, ordered by
+    `key` (None: by ID alone) in `descending` order, ties by ID ascending."""
+
+    where: ColumnElement[bool]
+    key: Any
+    descending: bool
+
+    def order(self, *, backwards: bool) -> list[Any]:
+        descending = self.descending != backwards
+        if self.key is None or self.key is Image.id:
+            # Ordered by ID only: a segment without a key, or `id` itself.
+            ids_descending = descending if self.key is Image.id else backwards
+            return [Image.id.desc() if ids_descending else Image.id.asc()]
+        key = self.key.desc() if descending else self.key.asc()
+        return [key, Image.id.desc() if backwards else Image.id.asc()]
+
+    def past(self, value: Any, image_id: str, *, backwards: bool) -> ColumnElement[bool]:
+        """The rows after (before, `backwards`) the row (value, image_id), as a range on
+        the key an index can answer: key >= v AND (key > v OR id > i), and its mirrors."""
+        lower: ColumnElement[bool] = Image.id < image_id
+        higher: ColumnElement[bool] = Image.id > image_id
+        if self.key is None:
+            return lower if backwards else higher
+        # Towards the end of the order is down the key when it is descending.
+        down = self.descending != backwards
+        if self.key is Image.id:
+            return lower if down else higher
+        tie = lower if backwards else higher
+        past: ColumnElement[bool] = (
+            and_(self.key <= value, or_(self.key < value, tie))
+            if down
+            else and_(self.key >= value, or_(self.key > value, tie))
+        )
+        return past
+
+
+def _segments(sort: PageSort, descending: bool) -> list[_Segment]:
+    if sort == "created":
+        dated = _Segment(Image.created.isnot(None), Image.created, descending)
+        undated = _Segment(Image.created.is_(None), None, False)
+        # No creation time sorts as the oldest: last newest first, first oldest first.
+        return [dated, undated] if descending else [undated, dated]
+    key = Image.size if sort == "size" else Image.id
+    return [_Segment(true(), key, descending)]
+
+
+def _segment_of(segments: Sequence[_Segment], sort: PageSort, anchor: _Row) -> int:
+    if sort == "created" and len(segments) == 2:
+        undated = 1 if segments[0].key is not None else 0
+        return undated if anchor[1] is None else 1 - undated
+    return 0
+
+
+def _anchor_value(sort: PageSort, anchor: _Row) -> Any:
+    return {"created": anchor[1], "size": anchor[2], "id": anchor[0]}[sort]
+
+
+def _page_rows(
+    session: Session,
+    conditions: Sequence[ColumnElement[bool]],
+    segments: Sequence[_Segment],
+    sort: PageSort,
+    anchor: _Row | None,
+    *,
+    backwards: bool,
+    count: int,
+) -> list[_Row]:
+    """Up to `count` rows next to the anchor (after it, or before it when `backwards`),
+    in listing order; from the start of the order without an anchor."""
+    start = _segment_of(segments, sort, anchor) if anchor is not None else 0
+    order = range(start, -1, -1) if backwards else range(start, len(segments))
+    rows: list[_Row] = []
+    with _probing_per_row(session):
+        for index in order:
+            segment = segments[index]
+            where = [*conditions, segment.where]
+            if anchor is not None and index == start:
+                value = _anchor_value(sort, anchor)
+                where.append(segment.past(value, anchor[0], backwards=backwards))
+            statement = (
+                select(Image.id, Image.created, Image.size, Image.parent_id)
+                .where(*where)
+                .order_by(*segment.order(backwards=backwards))
+                .limit(count - len(rows))
+            )
+            rows += [(row[0], row[1], row[2], row[3]) for row in session.execute(statement)]
+            if len(rows) >= count:
+                break
+    if backwards:
+        rows.reverse()
+    return rows
+
+
+@contextmanager
+def _probing_per_row(session: Session) -> Iterator[None]:
+    """PostgreSQL: a work_mem too small to hash the selection's subqueries, for the
+    statements inside (see the module doc); elsewhere nothing."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    previous = session.scalar(select(func.current_setting("work_mem")))
+    session.execute(select(func.set_config("work_mem", PROBING_WORK_MEM, True)))
+    try:
+        yield
+    finally:
+        session.execute(select(func.set_config("work_mem", previous, True)))
+
+
+def list_images_page(
+    *,
+    session: Session,
+    filters: FilterArgs | None = None,
+    all_images: bool = False,
+    sort: PageSort = "created",
+    descending: bool | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> ImagePage:
+    """One page of Docker's `Images(filters, all, sharedSize=true)`: the first `limit`
+    images in order, or those right after the image `after` (right before `before`)."""
+    if sort not in PAGE_SORTS:
+        raise InvalidArgument(f"invalid sort: {sort!r} (one of {', '.join(PAGE_SORTS)})")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"invalid page size: {limit} (1 to {MAX_PAGE_SIZE})")
+    if after is not None and before is not None:
+        raise InvalidArgument("a page starts after an image or ends before one, not both")
+    args = filters or FilterArgs()
+    now = now or datetime.now().astimezone()
+    conditions = _selection(session, args, all_images, now)
+    if descending is None:
+        descending = DEFAULT_DESCENDING[sort]
+    segments = _segments(sort, descending)
+
+    anchor: _Row | None = None
+    anchor_id = after if after is not None else before
+    if anchor_id is not None:
+        found = session.execute(
+            select(Image.id, Image.created, Image.size, Image.parent_id).where(
+                Image.id == anchor_id
+            )
+        ).first()
+        if found is None:
+            raise NotFound(f"No such image: {anchor_id} (the page started at it)")
+        anchor = (found[0], found[1], found[2], found[3])
+    backwards = before is not None
+    rows = _page_rows(
+        session, conditions, segments, sort, anchor, backwards=backwards, count=limit + 1
+    )
+    more = len(rows) > limit
+    if more:
+        rows = rows[1:] if backwards else rows[:limit]
+    images = _summaries(session, rows, args)
+    first, last = (images[0].id, images[-1].id) if images else (None, None)
+    if backwards:
+        if not more:
+            # Back at the start: the first page, full, as a link to it would show.
+            return list_images_page(
+                session=session,
+                filters=args,
+                all_images=all_images,
+                sort=sort,
+                descending=descending,
+                limit=limit,
+                now=now,
+            )
+        # Coming back from the next page: that page follows this one.
+        return ImagePage(images, next_after=last, previous_before=first)
+    return ImagePage(
+        images,
+        next_after=last if more else None,
+        previous_before=first if anchor is not None else None,
+    )
+
+
+def _summaries(session: Session, rows: Sequence[_Row], args: FilterArgs) -> list[ImageSummary]:
+    """The page's images as listed, in a fixed number of statements over their IDs."""
+    if not rows:
+        return []
+    connection = session.connection()
+    ids = [row[0] for row in rows]
+    listed = one_of(connection.dialect.name, sorted(ids))
+
+    containers: dict[str, int] = {
+        image_id: int(count)
+        for image_id, count in connection.execute(
+            select(Container.image_id, func.count())
+            .where(listed(Container.image_id))
+            .group_by(Container.image_id)
+        )
+    }
+    reference_query = select(
+        ImageReference.image_id,
+        ImageReference.repository,
+        ImageReference.tag,
+        ImageReference.digest,
+    ).where(listed(ImageReference.image_id))
+    if "reference" in args:
+        # As the listing: only the names the filter matched are shown.
+        reference_query = reference_query.where(reference_condition(args.get("reference")))
+    references: dict[str, list[Named]] = defaultdict(list)
+    for image_id, repository, tag, digest in connection.execute(reference_query):
+        references[image_id].append(stored_reference(repository, tag, digest))
+    labels: dict[str, dict[str, str]] = defaultdict(dict)
+    for image_id, key, value in connection.execute(
+        select(ImageLabel.image_id, ImageLabel.key, ImageLabel.value).where(
+            listed(ImageLabel.image_id)
+        )
+    ):
+        labels[image_id][key] = value
+    # Shared: another image uses the chain too (the (chain_id, image_id) index answers).
+    other = aliased(ImageLayer)
+    shared: dict[str, int] = {
+        image_id: int(total)
+        for image_id, total in connection.execute(
+            select(ImageLayer.image_id, func.sum(Layer.diff_size))
+            .join(Layer, Layer.chain_id == ImageLayer.chain_id)
+            .where(
+                listed(ImageLayer.image_id),
+                exists().where(
+                    other.chain_id == ImageLayer.chain_id, other.image_id != ImageLayer.image_id
+                ),
+            )
+            .group_by(ImageLayer.image_id)
+        )
+    }
+    summaries = []
+    for image_id, created, size, parent_id in rows:
+        names = references.get(image_id, [])
+        names.sort(key=str)  # refstore order: the full normalized string
+        summaries.append(
+            ImageSummary(
+                id=image_id,
+                parent_id=parent_id or "",
+                created=created,
+                size=size,
+                shared_size=shared.get(image_id, 0),
+                containers=containers.get(image_id, 0),
+                labels=labels.get(image_id),
+                references=names,
+            )
+        )
+    return summaries
