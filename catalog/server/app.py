@@ -17,7 +17,6 @@ thread that writes it. Neither holds a whole archive in memory.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -34,6 +33,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from catalog.context import Catalog
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.errors import CatalogError, InvalidArgument
 from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.server import documents
@@ -219,8 +219,8 @@ class EngineApp:
         if not body.strip():
             return {}
         try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return decode_json(body)
+        except JSONTextError as exc:
             raise InvalidArgument(f"invalid JSON body: {exc}") from None
 
     async def archive_response(self, names: Sequence[str]) -> Response:

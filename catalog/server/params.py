@@ -3,11 +3,10 @@ filters and the tag a request names."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import QueryParams
 
 from catalog.docker.filters import FilterArgs, filters_from_json
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.domain.platform import Platform
 from catalog.domain.reference import familiar_name, parse_normalized_named, tag_name_only, with_tag
 from catalog.errors import InvalidArgument, InvalidReference
@@ -37,9 +36,9 @@ def parse_go_bool(value: str) -> bool | None:
 def decode_platform(text: str) -> Platform:
     """httputils.DecodePlatform: a JSON OCI platform with both os and architecture."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"failed to parse platform: {exc.msg}") from None
+        document = decode_json(text)
+    except JSONTextError as exc:
+        raise InvalidArgument(f"failed to parse platform: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidArgument("failed to parse platform: not a JSON object")
     os_name = document.get("os") or ""
