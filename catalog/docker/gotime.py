@@ -25,6 +25,38 @@ class GoTimeError(ValueError):
     pass
 
 
+# Go's times span billions of years; a datetime (and so the database) holds years 1 to
+# 9999. Times beyond are kept as the nearest end, so that they still compare as Go would
+# compare them with anything a catalog can store (docs/differences.md §3).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def unix_seconds(value: datetime) -> int:
+    """Go's `Time.Unix()`: whole seconds since 1970, rounded down, exactly (a float
+    timestamp rounds the last microsecond of 9999 up into year 10000)."""
+    return (value - UNIX_EPOCH) // _ONE_SECOND
+
+
+def from_unix(seconds: int, microseconds: int = 0) -> datetime:
+    """Go's `time.Unix(seconds, 0)` in UTC, kept within EARLIEST..LATEST."""
+    try:
+        return UNIX_EPOCH + timedelta(seconds=seconds, microseconds=microseconds)
+    except OverflowError:
+        return EARLIEST if seconds < 0 else LATEST
+
+
+def shifted(value: datetime, delta: timedelta) -> datetime:
+    """`value + delta`, kept within EARLIEST..LATEST (Go's Add does not overflow there)."""
+    try:
+        return value + delta
+    except OverflowError:
+        return EARLIEST if delta < timedelta(0) else LATEST
+
+
 _GO_ESCAPES = {
     "\a": "\\a",
     "\b": "\\b",
@@ -185,11 +217,18 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
             value = value[len(element) :]
     if value:
         raise GoTimeError(f"parsing time {go_quote(original)}: extra text: {go_quote(value)}")
+    # Year 0 is a year for Go (a leap year, as 2000): check the date in 2000, then keep
+    # the time as the earliest a datetime holds.
     try:
-        parsed = datetime(year, month, day, hour, minute, second, nanos // 1000, tz or zone)
+        parsed = datetime(year or 2000, month, day, hour, minute, second, nanos // 1000, tz or zone)
     except ValueError:
         raise GoTimeError(f"parsing time {go_quote(original)}: day out of range") from None
-    return parsed.astimezone(UTC), nanos
+    if year == 0:
+        return EARLIEST, nanos
+    try:
+        return parsed.astimezone(UTC), nanos
+    except OverflowError:
+        return (EARLIEST if year == 1 else LATEST), nanos
 
 
 def _fraction(value: str) -> tuple[int, str]:
@@ -205,15 +244,18 @@ def _unix_timestamp(value: str) -> tuple[datetime, int]:
     if not re.fullmatch(r"[+-]?[0-9]+", seconds_text):
         raise GoTimeError(f"invalid seconds {go_quote(seconds_text)}: invalid syntax")
     seconds = int(seconds_text)
+    if not _INT64[0] <= seconds <= _INT64[1]:
+        # strconv.ParseInt's range error, as moby's parseTimestamp words it.
+        raise GoTimeError(f"invalid seconds {go_quote(seconds_text)}: value out of range")
     if not dot or nanos_text in ("", "0", "000000000"):
-        return datetime.fromtimestamp(seconds, UTC), 0
+        return from_unix(seconds), 0
     if len(nanos_text) > 20:
         raise GoTimeError(f"invalid nanoseconds: length {len(nanos_text)} exceeds maximum 20")
     for i, c in enumerate(nanos_text):
         if not "0" <= c <= "9":
             raise GoTimeError(f"invalid nanoseconds: invalid character {c!r} at position {i}")
     nanos = int(nanos_text[:9].ljust(9, "0"))
-    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000), nanos
+    return from_unix(seconds, nanos // 1000), nanos
 
 
 def parse_docker_timestamp(value: str, now: datetime) -> datetime:
@@ -223,7 +265,8 @@ def parse_docker_timestamp(value: str, now: datetime) -> datetime:
         raise GoTimeError("failed to parse value as time or duration: value is empty")
     if value != "0":
         try:
-            return (now - timedelta(microseconds=parse_duration(value) // 1000)).astimezone(UTC)
+            duration = timedelta(microseconds=parse_duration(value) // 1000)
+            return shifted(now.astimezone(UTC), -duration)
         except GoTimeError:
             pass
     in_location = not any(c in value for c in "zZ+") and value.count("-") != 3

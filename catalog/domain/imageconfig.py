@@ -5,12 +5,13 @@ Pure: no SQLAlchemy, no Typer.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from catalog.docker.gotime import EARLIEST, LATEST
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.domain.digest import image_id, is_sha256_digest
 from catalog.errors import InvalidArchive
 
@@ -25,8 +26,17 @@ _RFC3339 = re.compile(
 )
 
 
-def parse_timestamp(value: object) -> datetime | None:
-    """An RFC 3339 time as Go writes it, to microseconds; Go's zero time means unknown."""
+class TimestampOutOfRange(ValueError):
+    """A valid RFC 3339 time that a datetime cannot hold (see parse_timestamp)."""
+
+
+def parse_timestamp(value: object, *, clamp: bool = True) -> datetime | None:
+    """An RFC 3339 time as Go writes it, to microseconds; Go's zero time means unknown.
+
+    Go's times reach far beyond a datetime's years 1 to 9999: an instant outside them
+    (`9999-12-31T23:00:00-05:00`, year 0) is the nearest end of that range with `clamp`
+    (docs/differences.md §3), else a ValueError.
+    """
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -36,12 +46,23 @@ def parse_timestamp(value: object) -> datetime | None:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     zone = match["zone"].upper()
+    date = match["date"]
+    # Year 0 exists for Go, not for datetime: check the rest of it in another leap year.
+    year_zero = date.startswith("0000")
     parsed = datetime.fromisoformat(
-        f"{match['date']}T{match['time']}.{fraction}{'+00:00' if zone == 'Z' else zone}"
+        f"{'2000' + date[4:] if year_zero else date}T{match['time']}.{fraction}"
+        f"{'+00:00' if zone == 'Z' else zone}"
     )
-    if parsed.year == 1 and parsed.replace(tzinfo=None) == datetime(1, 1, 1):
+    if not year_zero and parsed.year == 1 and parsed.replace(tzinfo=None) == datetime(1, 1, 1):
         return None
-    return parsed.astimezone(UTC)
+    try:
+        if year_zero:
+            raise OverflowError
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        if not clamp:
+            raise TimestampOutOfRange(f"{value!r} is outside years 1 to 9999 in UTC") from None
+        return EARLIEST if year_zero or parsed.year == 1 else LATEST
 
 
 def format_timestamp(value: datetime) -> str:
@@ -93,8 +114,8 @@ def parse_config(raw: bytes) -> ImageConfig:
     if len(raw) > MAX_CONFIG_BYTES:
         raise InvalidArchive(f"image config is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = decode_json(raw)
+    except JSONTextError as exc:
         raise InvalidArchive(f"invalid image config: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidArchive("invalid image config: not a JSON object")

@@ -9,7 +9,6 @@ follows moby `daemon/images/image_history.go`, quirks included.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.db.models import Image, ImageConfigJSON, ImageHistory, ImageLayer, Layer
+from catalog.docker.gotime import unix_seconds
 from catalog.errors import CatalogError
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_by_image, repo_digests, repo_tags
@@ -230,7 +230,7 @@ def image_history(*, session: Session, term: str) -> list[HistoryItem]:
                 raise CatalogError("too many non-empty layers in History section")
             size = sizes[layer]
             layer += 1
-        created = math.floor(entry.created.timestamp()) if entry.created is not None else 0
+        created = unix_seconds(entry.created) if entry.created is not None else 0
         items.append(
             {
                 "created": created,
