@@ -24,11 +24,11 @@ Pure: no SQLAlchemy, no Typer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.domain.digest import Hasher, validate_digest
 from catalog.domain.imageconfig import ImageConfig, parse_config
 from catalog.domain.platform import DEFAULT_PLATFORM, Platform, config_platform
@@ -151,8 +151,8 @@ def read_archive(archive: Archive, *, platform: Platform | None = None) -> Archi
 
 def _json(data: bytes, what: str) -> Any:
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return decode_json(data)
+    except JSONTextError as exc:
         raise InvalidArchive(f"invalid {what}: {exc}") from None
 
 
@@ -199,22 +199,31 @@ def _valid_parent(image: ImageConfig, parent: ImageConfig) -> bool:
 
 def _merge(images: Iterable[ArchiveImage]) -> list[ArchiveImage]:
     """One entry per image ID, its references merged in order (an archive may name the
-    same image several times, as index.json does once per tag)."""
-    merged: dict[str, ArchiveImage] = {}
+    same image several times, as index.json does once per tag). Linear in the entries,
+    however many name one image."""
+    first: dict[str, ArchiveImage] = {}
+    references: dict[str, dict[Named, None]] = {}
+    parents: dict[str, str | None] = {}
     for image in images:
-        known = merged.get(image.id)
-        if known is None:
-            merged[image.id] = image
-            continue
-        references = tuple(dict.fromkeys([*known.references, *image.references]))
-        merged[image.id] = ArchiveImage(
-            config=known.config,
-            layers=known.layers,
-            references=references,
-            parent_id=known.parent_id or image.parent_id,
-            origin=known.origin,
-        )
-    return list(merged.values())
+        if image.id not in first:
+            first[image.id] = image
+            references[image.id] = {}
+            parents[image.id] = image.parent_id
+        references[image.id].update(dict.fromkeys(image.references))
+        parents[image.id] = parents[image.id] or image.parent_id
+    merged = []
+    for image_id, image in first.items():
+        names = tuple(references[image_id])
+        if names != image.references or parents[image_id] != image.parent_id:
+            image = ArchiveImage(
+                config=image.config,
+                layers=image.layers,
+                references=names,
+                parent_id=parents[image_id],
+                origin=image.origin,
+            )
+        merged.append(image)
+    return merged
 
 
 def _ordered(images: list[ArchiveImage]) -> tuple[ArchiveImage, ...]:
@@ -250,6 +259,8 @@ def _read_docker_manifest(archive: Archive, platform: Platform | None) -> list[A
         raise InvalidArchive("invalid manifest.json: expected a JSON array")
     images: list[ArchiveImage] = []
     skipped = 0
+    # Entries naming one config file read, hash and parse it once.
+    configs: dict[str, ImageConfig] = {}
     for position, item in enumerate(document):
         where = f"manifest.json entry {position}"
         if not isinstance(item, dict):
@@ -265,7 +276,10 @@ def _read_docker_manifest(archive: Archive, platform: Platform | None) -> list[A
         normalize_archive_path(config_path)
         for path in layer_paths:
             normalize_archive_path(path)
-        config = _read_config(archive, config_path, where)
+        config_key = archive.resolve(config_path) if archive.exists(config_path) else config_path
+        config = configs.get(config_key)
+        if config is None:
+            config = configs[config_key] = _read_config(archive, config_path, where)
         _check_os(config)
         if platform is not None and not platform.matches(config_platform(config)):
             skipped += 1

@@ -75,6 +75,9 @@ class ArchiveLimits:
     # manifest.json, index.json, OCI manifests and configs (containers/image: 4 MiB).
     max_json_bytes: int = 4 << 20
     max_link_hops: int = 8
+    # An archive copied from a stream (stdin, a pipe, a device) or decompressed, as the
+    # bytes of its tar: no input may fill the disk (`catalog serve` bounds uploads so too).
+    max_archive_bytes: int = 64 << 30
     # For an outer archive that is itself compressed.
     decompression: DecompressionLimits = field(default_factory=DecompressionLimits)
 
@@ -425,11 +428,41 @@ def _open_error(path: Path, exc: OSError) -> CatalogError:
     return CatalogError(f"open {path}: {reason}")
 
 
+class _SpoolCopy(io.RawIOBase):
+    """Reads `source`, writing every byte read to `spool`; InvalidArchive past `limit`."""
+
+    def __init__(self, source: BinaryIO, spool: BinaryIO, limit: int) -> None:
+        super().__init__()
+        self._source = source
+        self._spool = spool
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        n = len(data)
+        self.count += n
+        if self.count > self._limit:
+            raise InvalidArchive(f"invalid archive: larger than {self._limit} bytes")
+        buffer[:n] = data
+        self._spool.write(data)
+        return n
+
+
 def _spool(
     stream: BinaryIO, *, description: str, temporary_dir: Path, limits: ArchiveLimits
 ) -> TarArchive:
     """Copy `stream`, decompressed if it is compressed, into an anonymous temporary file
-    under `temporary_dir` and open that as a tar."""
+    under `temporary_dir` and open that as a tar.
+
+    The copy is read as a tar stream on the way and stops at the tar's end: what follows
+    (an endless `/dev/zero`, a pipe that never closes) is never read. It stops too at
+    whatever makes the tar unreadable, and at `max_archive_bytes`; indexing the copy then
+    says what is wrong with it.
+    """
     try:
         temporary_dir.mkdir(parents=True, exist_ok=True)
         spool = tempfile.TemporaryFile(dir=temporary_dir, prefix="load-")  # noqa: SIM115
@@ -439,8 +472,22 @@ def _spool(
         ) from None
     try:
         reader, _, _ = open_decompressed(stream, limits.decompression)
-        while chunk := reader.read(CHUNK_SIZE):
-            spool.write(chunk)
+        copy = _SpoolCopy(reader, spool, limits.max_archive_bytes)
+        entries = 0
+        try:
+            with tarfile.open(
+                fileobj=copy,
+                mode="r|",
+                tarinfo=bounded_tarinfo(limits.max_header_bytes),
+                bufsize=CHUNK_SIZE,
+            ) as tar:
+                for _ in tar:
+                    tar.members.clear()  # type: ignore[attr-defined]
+                    entries += 1
+                    if entries > limits.max_entries:
+                        break  # the index refuses it, with its count
+        except tarfile.TarError:
+            pass  # the index of what was copied says what is wrong
         spool.flush()
     except BaseException:
         spool.close()
