@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
@@ -48,6 +46,7 @@ from catalog.server.routing import (
     status_of,
 )
 from catalog.server.versions import check_version, split_version
+from catalog.storage.spool import leftover_spools, open_spool
 
 # Importing them registers their routes (into ROUTES), Docker's first.
 from catalog.server import docker_routes  # noqa: F401  # isort: skip
@@ -101,10 +100,12 @@ class EngineApp:
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        # The catalog is open before the server starts: nothing to do but agree.
+        # The catalog is open before the server starts: spools a killed server left
+        # behind go (storage.spool), then the server is ready.
         while True:
             message: Message = await receive()
             if message["type"] == "lifespan.startup":
+                await anyio.to_thread.run_sync(self.remove_leftover_spools)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
@@ -140,6 +141,17 @@ class EngineApp:
             return Response(status_code=404, headers={"Content-Length": "0"}, media_type=JSON)
         return error_response(PAGE_NOT_FOUND, 404)
 
+    def remove_leftover_spools(self) -> None:
+        for path in leftover_spools(self.catalog.location.root / TEMPORARY_DIRNAME):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning("cannot remove the leftover spool %s: %s", path, exc.strerror)
+                continue
+            logger.info("removed %s, left by an interrupted load", path)
+
     # --- running services and operations, in worker threads (they are synchronous) ---
 
     async def read(self, work: Callable[[Session], T]) -> T:
@@ -166,19 +178,12 @@ class EngineApp:
 
     # --- bodies ---
 
-    async def spool_body(self, request: Request) -> Path:
-        """The request body in a new file (mode 0600) under the catalog's root, written
-        in pieces as it arrives; RequestTooLarge past the bound."""
+    async def spool_body(self, request: Request) -> BinaryIO:
+        """The request body in a new anonymous file under the catalog's root (nothing is
+        left behind however the server ends), written in pieces as it arrives;
+        RequestTooLarge past the bound."""
         directory = self.catalog.location.root / TEMPORARY_DIRNAME
-
-        def create() -> Any:
-            directory.mkdir(parents=True, exist_ok=True)
-            return tempfile.NamedTemporaryFile(
-                dir=directory, prefix="serve-load-", suffix=".tar", delete=False
-            )
-
-        spool = await anyio.to_thread.run_sync(create)
-        path = Path(spool.name)
+        spool = await anyio.to_thread.run_sync(open_spool, directory, "serve-load-")
         try:
             received = 0
             pending: list[bytes] = []
@@ -197,12 +202,11 @@ class EngineApp:
                     pending, pending_size = [], 0
             if pending:
                 await anyio.to_thread.run_sync(spool.write, b"".join(pending))
-            await anyio.to_thread.run_sync(spool.close)
+            await anyio.to_thread.run_sync(spool.flush)
         except BaseException:
             spool.close()
-            path.unlink(missing_ok=True)
             raise
-        return path
+        return spool
 
     async def json_body(self, request: Request) -> Any:
         """A JSON request body of at most `limits.max_json_bytes`; `{}` when empty."""

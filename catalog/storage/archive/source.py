@@ -29,7 +29,6 @@ import posixpath
 import re
 import stat
 import tarfile
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from catalog.storage.compression import (
     sniff,
 )
 from catalog.storage.layers import bounded_tarinfo
+from catalog.storage.spool import open_spool
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -57,6 +57,7 @@ __all__ = [
     "TarArchive",
     "normalize_archive_path",
     "open_archive",
+    "open_archive_file",
 ]
 
 # containerd's importer reads JSON members with a 20 MiB limit; nothing may allow more.
@@ -463,13 +464,7 @@ def _spool(
     whatever makes the tar unreadable, and at `max_archive_bytes`; indexing the copy then
     says what is wrong with it.
     """
-    try:
-        temporary_dir.mkdir(parents=True, exist_ok=True)
-        spool = tempfile.TemporaryFile(dir=temporary_dir, prefix="load-")  # noqa: SIM115
-    except OSError as exc:
-        raise CatalogError(
-            f"cannot create a temporary file in {temporary_dir}: {exc.strerror}"
-        ) from None
+    spool = open_spool(temporary_dir)
     try:
         reader, _, _ = open_decompressed(stream, limits.decompression)
         copy = _SpoolCopy(reader, spool, limits.max_archive_bytes)
@@ -516,20 +511,36 @@ def open_archive(
         file = path.open("rb")
     except OSError as exc:
         raise _open_error(path, exc) from None
+    return open_archive_file(
+        file, description=str(path), temporary_dir=temporary_dir, limits=limits
+    )
+
+
+def open_archive_file(
+    file: BinaryIO,
+    *,
+    description: str,
+    temporary_dir: Path,
+    limits: ArchiveLimits | None = None,
+) -> Archive:
+    """Open an open file, which the archive takes over: a regular file holding a tar is
+    read in place; a compressed one, a FIFO or a device is spooled (as `open_archive`)."""
+    limits = limits or DEFAULT_LIMITS
     try:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # a FIFO, a device
             with contextlib.closing(file):
                 return _spool(
-                    file, description=str(path), temporary_dir=temporary_dir, limits=limits
+                    file, description=description, temporary_dir=temporary_dir, limits=limits
                 )
+        file.seek(0)
         head = file.read(SNIFF_BYTES)
         file.seek(0)
         if sniff(head) != NONE:
             with contextlib.closing(file):
                 return _spool(
-                    file, description=str(path), temporary_dir=temporary_dir, limits=limits
+                    file, description=description, temporary_dir=temporary_dir, limits=limits
                 )
     except BaseException:
         file.close()
         raise
-    return TarArchive(file, description=str(path), limits=limits)
+    return TarArchive(file, description=description, limits=limits)
