@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+from catalog.errors import InvalidArgument
+
 _DURATION_UNITS = {
     "ns": 1,
     "us": 1_000,
@@ -21,8 +23,8 @@ _DURATION_UNITS = {
 _DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
 
 
-class GoTimeError(ValueError):
-    pass
+class GoTimeError(InvalidArgument, ValueError):
+    """A time or duration Go refuses; the message is Go's (callers add which value)."""
 
 
 # Go's times span billions of years; a datetime (and so the database) holds years 1 to
@@ -108,8 +110,12 @@ def parse_duration(value: str) -> int:
         if unit not in _DURATION_UNITS:
             raise GoTimeError(f'time: unknown unit "{unit}" in duration "{original}"')
         scale = _DURATION_UNITS[unit]
+        if len(whole.lstrip("0")) > 19:  # past int64 whatever the unit (Go: overflow)
+            raise GoTimeError(f'time: invalid duration "{original}"')
         total += int(whole or "0") * scale
         if fraction:
+            # Go reads digits past nanosecond precision and ignores them.
+            fraction = fraction[:18]
             total += int(fraction) * scale // 10 ** len(fraction)
         if total > (1 << 63) - 1:
             raise GoTimeError(f'time: invalid duration "{original}"')
@@ -243,7 +249,8 @@ def _unix_timestamp(value: str) -> tuple[datetime, int]:
     seconds_text, dot, nanos_text = value.partition(".")
     if not re.fullmatch(r"[+-]?[0-9]+", seconds_text):
         raise GoTimeError(f"invalid seconds {go_quote(seconds_text)}: invalid syntax")
-    seconds = int(seconds_text)
+    digits = seconds_text.lstrip("+-").lstrip("0")
+    seconds = int(seconds_text) if len(digits) <= 19 else _INT64[1] + 1  # int() stops at 4300
     if not _INT64[0] <= seconds <= _INT64[1]:
         # strconv.ParseInt's range error, as moby's parseTimestamp words it.
         raise GoTimeError(f"invalid seconds {go_quote(seconds_text)}: value out of range")

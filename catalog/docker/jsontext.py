@@ -18,15 +18,18 @@ import json
 import math
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONTextError", "decode_json"]
+from catalog.errors import InvalidArgument
+
+__all__ = ["MAX_DEPTH", "JSONTextError", "decode_json", "or_empty"]
 
 # Containers (objects and arrays) inside one another. Configs, manifests and indexes are
 # a handful of levels deep; Python's own limit is near a thousand.
 MAX_DEPTH = 100
 
 
-class JSONTextError(ValueError):
-    """Text that is not JSON we accept; the message is one line, without the input."""
+class JSONTextError(InvalidArgument, ValueError):
+    """Text that is not JSON we accept; the message is one line, without the input.
+    Callers say which document it was (an InvalidArchive, an InvalidFilter, ...)."""
 
 
 def _finite_float(text: str) -> float:
@@ -75,3 +78,10 @@ def _check_depth(document: Any, max_depth: int) -> None:
         if depth > max_depth:
             raise JSONTextError(f"nested deeper than {max_depth} levels")
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def or_empty(value: Any, empty: Any) -> Any:
+    """`empty` for a missing or null member; anything else as it is, for the type checks
+    that follow: a falsy `{}`, `""` or `0` where a list belongs is refused, as Go refuses
+    it, where `value or empty` would take it for nothing."""
+    return empty if value is None else value

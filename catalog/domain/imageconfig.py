@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.docker.gotime import EARLIEST, LATEST
-from catalog.docker.jsontext import JSONTextError, decode_json
+from catalog.docker.jsontext import JSONTextError, decode_json, or_empty
 from catalog.domain.digest import image_id, is_sha256_digest
 from catalog.errors import InvalidArchive
 
@@ -125,7 +125,7 @@ def parse_config(raw: bytes) -> ImageConfig:
         raise InvalidArchive("invalid image config: no rootfs")
     if rootfs.get("type") != "layers":
         raise InvalidArchive(f"invalid image config: rootfs type {rootfs.get('type')!r}")
-    diff_ids = rootfs.get("diff_ids") or []
+    diff_ids = or_empty(rootfs.get("diff_ids"), [])
     if not isinstance(diff_ids, list) or not all(
         isinstance(d, str) and is_sha256_digest(d) for d in diff_ids
     ):
@@ -133,17 +133,17 @@ def parse_config(raw: bytes) -> ImageConfig:
     if len(diff_ids) > MAX_LAYERS:
         raise InvalidArchive(f"image has {len(diff_ids)} layers, more than {MAX_LAYERS}")
 
-    container_config = document.get("config") or {}
+    container_config = or_empty(document.get("config"), {})
     if not isinstance(container_config, dict):
         raise InvalidArchive("invalid image config: config must be an object")
-    labels = container_config.get("Labels") or {}
+    labels = or_empty(container_config.get("Labels"), {})
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
     ):
         raise InvalidArchive("invalid image config: labels must map strings to strings")
 
     history: list[HistoryEntry] = []
-    raw_history = document.get("history") or []
+    raw_history = or_empty(document.get("history"), [])
     if not isinstance(raw_history, list):
         raise InvalidArchive("invalid image config: history must be a list")
     for position, entry in enumerate(raw_history):

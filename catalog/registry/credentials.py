@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.docker.jsontext import JSONTextError, decode_json
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, InvalidArgument
 from catalog.registry.settings import DOCKER_HUB_INDEX
 
 CONFIG_FILE = "config.json"
@@ -301,7 +301,7 @@ def decode_registry_auth(header: str) -> Credentials | None:
         raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
         document = decode_json(raw)
     except (binascii.Error, ValueError):
-        raise CatalogError("invalid X-Registry-Auth header: not base64url JSON") from None
+        raise InvalidArgument("invalid X-Registry-Auth header: not base64url JSON") from None
     if not isinstance(document, dict):
         return None
     username = str(document.get("username") or "")
@@ -311,7 +311,7 @@ def decode_registry_auth(header: str) -> Credentials | None:
         try:
             username, _, password = base64.b64decode(encoded).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise CatalogError("invalid X-Registry-Auth header: bad auth field") from None
+            raise InvalidArgument("invalid X-Registry-Auth header: bad auth field") from None
     credentials = Credentials(
         username=username,
         password=password,

@@ -185,6 +185,12 @@ def test_until_seconds_beyond_int64_are_gos_range_error() -> None:
     )
     with pytest.raises(GoTimeError, match="day out of range"):
         parse_docker_timestamp("0000-02-30", NOW)
+    # Python's int() refuses more than 4300 digits with a ValueError of its own.
+    with pytest.raises(GoTimeError, match="value out of range"):
+        parse_docker_timestamp("9" * 5000, NOW)
+    with pytest.raises(GoTimeError, match="invalid syntax"):
+        parse_docker_timestamp("9" * 5000 + "h", NOW)
+    assert parse_duration("1." + "5" * 5000 + "s") == 1_555_555_555
 
 
 def test_unix_seconds_are_exact_and_round_down() -> None:

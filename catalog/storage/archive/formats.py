@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.docker.jsontext import JSONTextError, decode_json
+from catalog.docker.jsontext import JSONTextError, decode_json, or_empty
 from catalog.domain.digest import Hasher, validate_digest
 from catalog.domain.imageconfig import ImageConfig, parse_config
 from catalog.domain.platform import DEFAULT_PLATFORM, Platform, config_platform
@@ -270,9 +270,10 @@ def _read_docker_manifest(archive: Archive, platform: Platform | None) -> list[A
             raise InvalidArchive(f"invalid {where}: no Config")
         layer_paths = _string_list(item.get("Layers"), f"{where} Layers")
         repo_tags = _string_list(item.get("RepoTags"), f"{where} RepoTags")
-        parent = item.get("Parent") or None
+        parent = item.get("Parent")
         if parent is not None and not isinstance(parent, str):
             raise InvalidArchive(f"invalid {where}: Parent must be a string")
+        parent = parent or None
         normalize_archive_path(config_path)
         for path in layer_paths:
             normalize_archive_path(path)
@@ -366,7 +367,7 @@ def _descriptor(value: object, where: str) -> _Descriptor:
         raise InvalidArchive(f"invalid descriptor in {where}: {digest!r}: {exc}") from None
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidArchive(f"invalid descriptor in {where}: size must be a non-negative integer")
-    annotations = value.get("annotations") or {}
+    annotations = or_empty(value.get("annotations"), {})
     if not isinstance(annotations, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
     ):
@@ -491,7 +492,7 @@ class _Walk:
             return [_Candidate(descriptor)]
         if not isinstance(document, dict):
             raise InvalidArchive(f"invalid index {descriptor.digest}: expected a JSON object")
-        children = document.get("manifests") or []
+        children = or_empty(document.get("manifests"), [])
         if not isinstance(children, list):
             raise InvalidArchive(f"invalid index {descriptor.digest}: manifests must be a list")
         result: list[_Candidate] = []
@@ -518,7 +519,7 @@ class _Walk:
         if document.get("schemaVersion") != 2:
             raise InvalidArchive(f"invalid {what}: schemaVersion must be 2")
         config = _descriptor(document.get("config"), what)
-        layers = document.get("layers") or []
+        layers = or_empty(document.get("layers"), [])
         if not isinstance(layers, list):
             raise InvalidArchive(f"invalid {what}: layers must be a list")
         layer_descriptors = tuple(_descriptor(layer, what) for layer in layers)
@@ -589,7 +590,7 @@ def _read_oci_layout(archive: Archive, platform: Platform | None) -> list[Archiv
     index = _json(archive.read_bytes(INDEX_JSON), INDEX_JSON)
     if not isinstance(index, dict):
         raise InvalidArchive("invalid index.json: expected a JSON object")
-    entries = index.get("manifests") or []
+    entries = or_empty(index.get("manifests"), [])
     if not isinstance(entries, list):
         raise InvalidArchive("invalid index.json: manifests must be a list")
     walk = _Walk(archive)
