@@ -159,7 +159,9 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
     original = value
     year = month = day = 1
     hour = minute = second = nanos = 0
-    tz: timezone | None = None
+    # The zone's offset east of UTC, as Go keeps it (up to 24 hours and 60 minutes,
+    # which a Python timezone cannot hold), or None when the value names no zone.
+    offset: timedelta | None = None
 
     def cannot(rest: str, element: str) -> GoTimeError:
         return GoTimeError(
@@ -204,7 +206,7 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
                 nanos, value = _fraction(value)
         elif element == "Z07:00":
             if value[:1] == "Z":
-                tz, value = UTC, value[1:]
+                offset, value = timedelta(0), value[1:]
             elif (
                 len(value) >= 6
                 and value[0] in "+-"
@@ -212,9 +214,16 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
                 and value[3] == ":"
                 and value[4:6].isdigit()
             ):
+                hours, minutes = int(value[1:3]), int(value[4:6])
+                for number, limit, what in ((hours, 24, "hour"), (minutes, 60, "minute")):
+                    if number > limit:  # Go's bounds: some write offsets of 24 hours
+                        raise GoTimeError(
+                            f"parsing time {go_quote(original)}: time zone offset {what} "
+                            "out of range"
+                        )
                 sign = -1 if value[0] == "-" else 1
-                offset = timedelta(hours=int(value[1:3]), minutes=int(value[4:6]))
-                tz, value = timezone(sign * offset), value[6:]
+                offset = sign * timedelta(hours=hours, minutes=minutes)
+                value = value[6:]
             else:
                 raise cannot(rest, element)
         else:
@@ -226,13 +235,15 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
     # Year 0 is a year for Go (a leap year, as 2000): check the date in 2000, then keep
     # the time as the earliest a datetime holds.
     try:
-        parsed = datetime(year or 2000, month, day, hour, minute, second, nanos // 1000, tz or zone)
+        local = datetime(year or 2000, month, day, hour, minute, second, nanos // 1000)
     except ValueError:
         raise GoTimeError(f"parsing time {go_quote(original)}: day out of range") from None
     if year == 0:
         return EARLIEST, nanos
+    if offset is None:
+        offset = zone.utcoffset(None)
     try:
-        return parsed.astimezone(UTC), nanos
+        return (local - offset).replace(tzinfo=UTC), nanos
     except OverflowError:
         return (EARLIEST if year == 1 else LATEST), nanos
 

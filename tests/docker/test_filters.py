@@ -176,6 +176,21 @@ def test_until_beyond_a_datetime_is_its_nearest_end(value: str, expected: dateti
     assert parse_docker_timestamp(value, NOW) == expected
 
 
+def test_zone_offsets_as_go_bounds_them() -> None:
+    """Go takes offsets up to 24 hours and 60 minutes (Python's timezone stops short of
+    24 hours: ValueError); beyond, its range error."""
+    assert parse_docker_timestamp("2024-01-01T00:00:00+24:00", NOW) == datetime(
+        2023, 12, 31, tzinfo=UTC
+    )
+    with pytest.raises(GoTimeError) as caught:
+        parse_docker_timestamp("0000-01-00-30:00", NOW)
+    assert (
+        str(caught.value) == 'parsing time "0000-01-00-30:00": time zone offset hour out of range'
+    )
+    with pytest.raises(GoTimeError, match="time zone offset minute out of range"):
+        parse_docker_timestamp("2024-01-01T00:00:00+01:61", NOW)
+
+
 def test_until_seconds_beyond_int64_are_gos_range_error() -> None:
     with pytest.raises(GoTimeError) as caught:
         parse_docker_timestamp("99999999999999999999", NOW)
