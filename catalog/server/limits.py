@@ -18,6 +18,8 @@ nginx and Apache's mod_reqtimeout have:
   bytes a second (a big archive over a slow link is fine, a byte a second is not). A
   body that stalls is answered 408 with Docker's JSON error, and the connection closed;
 - `send_timeout`: a client that stops reading a response for this long is cut off;
+- a request answered before its body was read (an error) may send 1 MiB more, read and
+  dropped so that it sees the answer; a body that goes on is cut off;
 - `max_connections`: a connection that would exceed it makes room by closing the one
   that has waited longest for a request; a connection with a request in progress is
   never taken. Only when every connection is busy is the newcomer closed.
@@ -47,6 +49,9 @@ from catalog.server import documents
 __all__ = ["ConnectionGuard", "ConnectionLimits", "GuardedConfig", "GuardedH11Protocol"]
 
 logger = logging.getLogger("catalog.server")
+
+# Body bytes read and dropped after a request was answered early (Go's server: 256 KiB).
+LINGER_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,7 @@ class GuardedH11Protocol(H11Protocol):
         self._body_last = 0.0  # last body bytes, or the end of a pause
         self._clock = 0.0  # last deadline check of this body
         self._write_paused_since: float | None = None
+        self._dropped = 0  # body bytes that arrived after the answer
 
     @property
     def idle_since(self) -> float | None:
@@ -173,6 +179,15 @@ class GuardedH11Protocol(H11Protocol):
         elif before is h11.SEND_BODY:
             self._body_bytes += len(data)
             self._body_last = now
+            if self.cycle is not None and self.cycle.response_complete:
+                # Answered (an error, most likely) before the body was read: the rest is
+                # read and dropped for a while, as Go's server does, so that the client
+                # sees the answer; a body that goes on past that is cut off.
+                self._dropped += len(data)
+                if self._dropped > LINGER_BYTES:
+                    self._timed_out("the request body went on after the answer")
+                    self.close_quietly()
+                    return
         super().data_received(data)
         self._follow(now)
 
@@ -203,7 +218,7 @@ class GuardedH11Protocol(H11Protocol):
         if state is h11.SEND_BODY:
             if self._body_since is None:
                 self._body_since = self._body_last = self._clock = now
-                self._body_bytes, self._body_active = 0, 0.0
+                self._body_bytes, self._body_active, self._dropped = 0, 0.0, 0
         else:
             self._body_since = None
 

@@ -75,6 +75,10 @@ def test_columns() -> None:
         # Was a RecursionError traceback (and HTTP 500 through the server).
         (config(x=0).replace(b'"x": 0', b'"x": ' + DEEP), "nested deeper than 100 levels"),
         (config(x=0).replace(b'"x": 0', b'"x": NaN'), "invalid value NaN"),
+        # Falsy values of the wrong type were taken for "none" (Go refuses them).
+        (config(history={}), "history must be a list"),
+        (config(config=[]), "config must be an object"),
+        (config(rootfs={"type": "layers", "diff_ids": ""}), "diff_ids must be sha256"),
     ],
 )
 def test_refused(raw: bytes, message: str) -> None:

@@ -18,6 +18,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 from support.serving import Served, serve_catalog
 
+from catalog.server.app import ServerLimits
 from catalog.server.limits import ConnectionLimits
 from catalog.server.middleware import EngineApiGuard, HostPolicy, RequestLimit
 from catalog.storage.spool import leftover_spools
@@ -145,6 +146,25 @@ def test_a_body_that_stalls_or_trickles_is_a_408(served: Served, trickle: bool) 
     finally:
         sock.close()
     assert leftover_spools(served.root / "tmp") == []
+
+
+def test_a_body_that_goes_on_after_the_answer_is_cut_off(tmp_path: Path) -> None:
+    """An upload past the bound is answered at once; it was then read and dropped for as
+    long as the client kept sending (for ever). Now 1 MiB more, then the connection goes."""
+    with serve_catalog(
+        tmp_path, limits=ServerLimits(max_load_bytes=100_000), populated=False, unix=False
+    ) as small:
+        sock = connect(small)
+        sent = 0
+        try:
+            sock.sendall(load_head(1 << 30))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                while sent < 64 << 20:
+                    sent += sock.send(b"\0" * 65536)
+        finally:
+            sock.close()
+        assert sent < 16 << 20
+        assert ping(small) == 200
 
 
 def test_a_client_that_stops_reading_is_cut_off(served: Served, tmp_path: Path) -> None:
@@ -351,6 +371,18 @@ def test_hostile_values_are_a_400(
     assert response.status_code == status, response.text
     if message is not None:
         assert response.json() == {"message": message}
+
+
+def test_an_invalid_registry_auth_header_is_a_400(served: Served) -> None:
+    """It was a 500 (an untyped error); moby answers InvalidParameter."""
+    response = httpx.post(
+        f"{served.base_url}/images/create",
+        params={"fromImage": "127.0.0.1:9/x:1"},
+        headers={"X-Registry-Auth": "%%%"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert response.json() == {"message": "invalid X-Registry-Auth header: not base64url JSON"}
 
 
 def test_a_deeply_nested_json_body_is_a_400(served: Served) -> None:

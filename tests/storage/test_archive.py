@@ -377,6 +377,17 @@ def test_parent_outside_the_archive_is_dropped_and_invalid_parent_refused() -> N
         (tar_of({"manifest.json": b"null"}), InvalidArchive, "manifest cannot be null"),
         (tar_of({"manifest.json": b"{}"}), InvalidArchive, "expected a JSON array"),
         (tar_of({"manifest.json": b"[{"}), InvalidArchive, "invalid manifest.json"),
+        # Falsy values of the wrong type were taken for "none" (Go refuses them).
+        (
+            docker_archive([Image([LAYER])], manifest=[{"Config": "x", "Parent": {}}]),
+            InvalidArchive,
+            "Parent must be a string",
+        ),
+        (
+            docker_archive([Image([LAYER])], manifest=[{"Config": "x", "Layers": ""}]),
+            InvalidArchive,
+            "Layers: expected a list of strings",
+        ),
         (
             tar_of({"repositories": b'{"a": {"b": "c"}}', "c/json": b"{}", "c/layer.tar": LAYER}),
             InvalidArchive,
