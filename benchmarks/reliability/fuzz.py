@@ -333,7 +333,7 @@ def run_target(target: Target, examples: int, seed_value: int) -> tuple[int, lis
 
 
 def run(settings: RunSettings) -> list[ClassResult]:
-    examples = 3000 if settings.full else 150
+    examples = 3000 if settings.full else 100
     started = time.perf_counter()
     total = 0
     failures: list[str] = []

@@ -288,7 +288,7 @@ def sample(cases: Sequence[Any], settings: RunSettings, step: int) -> list[Any]:
 
 def archive_trials(settings: RunSettings) -> ClassResult:
     every = archive_cases(full=settings.full)
-    cases = sample(every, settings, 2)
+    cases = sample(every, settings, 3)
     started = time.perf_counter()
     failures: list[str] = []
     leftovers = 0
@@ -342,7 +342,7 @@ def _check_invalid_references() -> None:
 def command_trials(settings: RunSettings) -> ClassResult:
     _check_invalid_references()
     every = command_cases()
-    cases = sample(every, settings, 3)
+    cases = sample(every, settings, 4)
     started = time.perf_counter()
     failures: list[str] = []
     with catalog_under_test(settings, "commands") as env:
@@ -476,8 +476,8 @@ def process_trials(settings: RunSettings) -> ClassResult:
         for case in archives:
             first.setdefault(case.group, case)
         groups = list(first.values())
-        archives = sample(groups, settings, max(len(groups) // 4, 1))[:4]
-        commands = sample(commands, settings, max(len(commands) // 2, 1))[:2]
+        archives = sample(groups, settings, max(len(groups) // 3, 1))[:3]
+        commands = sample(commands, settings, len(commands))[:1]
     failures: list[str] = []
     with catalog_under_test(settings, "process") as env:
         environment = {**os.environ, "CATALOG_ROOT": str(env.root), "CATALOG_DATABASE_URL": env.url}
@@ -526,7 +526,7 @@ def process_trials(settings: RunSettings) -> ClassResult:
             + (
                 "(every refused case)"
                 if settings.full
-                else "(a sample: archives of four groups, two command lines)"
+                else "(a sample: archives of three groups, one command line)"
             ),
             *(f"- FAILED {line}" for line in failures),
         ],
