@@ -9,10 +9,12 @@ application/json` exactly and Docker's status code.
 
 Handlers parse parameters as the daemon does, call the same service functions as the CLI
 in a worker thread (the services are synchronous), and shape the result for the version
-asked (`documents`). `POST /images/load` spools the request body to a file under the
-catalog's root, then loads it with `load_archive` (verified, all or nothing) while a JSON
-message stream goes out; `GET /images/get` streams the archive through a pipe from a
-thread that writes it. Neither holds a whole archive in memory.
+asked (`documents`). `POST /images/load` spools the request body to an anonymous file
+under the catalog's root, then loads it with `load_archive` (verified, all or nothing)
+while a JSON message stream goes out; `GET /images/get` streams the archive through a
+pipe from a thread that writes it. Neither holds a whole archive in memory. Connection
+bounds (`limits`) and the Engine API's guard against browsers (`middleware`) wrap this
+application in `listen.server_config`.
 """
 
 from __future__ import annotations
