@@ -22,7 +22,11 @@ from benchmarks.reliability.results import ClassResult, RunSettings, render
 
 # The classes, in the order RELIABILITY.md lists them: modules of this package, each with
 # run(settings) -> list[ClassResult].
-CLASSES: tuple[str, ...] = ()
+CLASSES: tuple[str, ...] = (
+    "hostile",  # hostile input: archives, layers, command lines, requests
+    "fuzz",  # Hypothesis (and, in full, Atheris) over the parsers of untrusted input
+    "serving",  # catalog serve under floods, slow bodies, busy, browsers, kills
+)
 
 OUTPUT = Path(__file__).resolve().parents[1] / "RELIABILITY.md"
 

@@ -4,7 +4,6 @@ as docker history prints it."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -42,7 +41,7 @@ def _history_cells(item: HistoryItem, *, human: bool, trunc: bool) -> dict[str, 
     elif item.created <= HUMAN_EPOCH:
         since = ""
     else:
-        since = created_since(datetime.fromtimestamp(item.created, UTC))
+        since = created_since(item.created)
     created_by = item.created_by.replace("\t", " ")
     return {
         "Comment": item.comment,

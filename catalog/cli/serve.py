@@ -146,7 +146,14 @@ def serve_command(
             if not address.startswith("unix://"):
                 web = address.replace("tcp://", "http://")
                 typer.echo(f"Web view (read-only) at {web}/", err=True)
-        serve(server_config(app, tls=tls, log_level=log_level.value), sockets)
+        config = server_config(
+            app,
+            tls=tls,
+            log_level=log_level.value,
+            # Requests over TCP must name the server (catalog.server.middleware).
+            host_names=[tcp_host] if use_tcp else [],
+        )
+        serve(config, sockets)
     finally:
         for sock in sockets:
             sock.close()

@@ -119,16 +119,19 @@ class month_start(FunctionElement[str]):
     inherit_cache = True
 
 
-# SQLite keeps timestamps as naive UTC text (models.UTCDateTime), which its date functions
-# read: 'weekday 0' moves to the next Sunday (or stays on one), six days back is Monday.
+# SQLite keeps timestamps as naive UTC text (models.UTCDateTime), `YYYY-MM-DD HH:MM:SS...`,
+# whose date part its date functions read: 'weekday 0' moves to the next Sunday (or stays
+# on one), six days back is Monday. Only the date part: SQLite rounds the time to
+# milliseconds, which takes 23:59:59.9996 into the next day (and 9999-12-31 out of range).
 @compiles(week_start, "sqlite")
 def _week_start_sqlite(element: week_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, 'weekday 0', '-6 days')"
+    value = compiler.process(element.clauses, **kw)
+    return f"date(substr({value}, 1, 10), 'weekday 0', '-6 days')"
 
 
 @compiles(month_start, "sqlite")
 def _month_start_sqlite(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"substr(date({compiler.process(element.clauses, **kw)}), 1, 7)"
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 7)"
 
 
 # PostgreSQL keeps timestamptz; date_trunc works in the session's zone unless given UTC.

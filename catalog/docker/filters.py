@@ -6,10 +6,10 @@ Pure: no SQLAlchemy, no Typer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.errors import InvalidFilter
 
 _TRUTHY = frozenset({"1", "true"})
@@ -96,8 +96,8 @@ def filters_from_json(text: str) -> FilterArgs:
     if not text:
         return FilterArgs()
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
+        document = decode_json(text)
+    except JSONTextError:
         raise invalid_filter() from None
     if not isinstance(document, dict):
         raise invalid_filter()

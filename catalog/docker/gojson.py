@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from catalog.docker.jsontext import MAX_DEPTH
+
 UNEXPECTED_END = "unexpected end of JSON input"
 _SPACE = b" \t\r\n"
 _HEX = b"0123456789abcdefABCDEF"
@@ -58,6 +60,7 @@ class _Scanner:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> int | None:
         return self.data[self.pos] if self.pos < len(self.data) else None
@@ -84,10 +87,17 @@ class _Scanner:
         return self.next_byte()
 
     def value(self, byte: int) -> None:
-        if byte == ord("{"):
-            self.object()
-        elif byte == ord("["):
-            self.array()
+        if byte in (ord("{"), ord("[")):
+            # Go's scanner stops at 10,000 levels; untrusted JSON stops at MAX_DEPTH here
+            # (docs/differences.md §16), before Python's recursion limit.
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise GoJSONError("exceeded max depth")
+            if byte == ord("{"):
+                self.object()
+            else:
+                self.array()
+            self.depth -= 1
         elif byte == ord('"'):
             self.string()
         elif byte == ord("-") or byte in _DIGITS:
@@ -219,7 +229,7 @@ def unmarshal_struct(
     was; a value of the wrong kind is Go's UnmarshalTypeError (the first one met).
     """
     check_syntax(text.encode())
-    document = json.loads(text)
+    document = json.loads(text)  # valid and at most MAX_DEPTH deep: checked above
     struct = go_type.rpartition(".")[2]
     if document is None:
         return {}

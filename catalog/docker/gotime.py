@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+from catalog.errors import InvalidArgument
+
 _DURATION_UNITS = {
     "ns": 1,
     "us": 1_000,
@@ -21,8 +23,40 @@ _DURATION_UNITS = {
 _DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
 
 
-class GoTimeError(ValueError):
-    pass
+class GoTimeError(InvalidArgument, ValueError):
+    """A time or duration Go refuses; the message is Go's (callers add which value)."""
+
+
+# Go's times span billions of years; a datetime (and so the database) holds years 1 to
+# 9999. Times beyond are kept as the nearest end, so that they still compare as Go would
+# compare them with anything a catalog can store (docs/differences.md §3).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def unix_seconds(value: datetime) -> int:
+    """Go's `Time.Unix()`: whole seconds since 1970, rounded down, exactly (a float
+    timestamp rounds the last microsecond of 9999 up into year 10000)."""
+    return (value - UNIX_EPOCH) // _ONE_SECOND
+
+
+def from_unix(seconds: int, microseconds: int = 0) -> datetime:
+    """Go's `time.Unix(seconds, 0)` in UTC, kept within EARLIEST..LATEST."""
+    try:
+        return UNIX_EPOCH + timedelta(seconds=seconds, microseconds=microseconds)
+    except OverflowError:
+        return EARLIEST if seconds < 0 else LATEST
+
+
+def shifted(value: datetime, delta: timedelta) -> datetime:
+    """`value + delta`, kept within EARLIEST..LATEST (Go's Add does not overflow there)."""
+    try:
+        return value + delta
+    except OverflowError:
+        return EARLIEST if delta < timedelta(0) else LATEST
 
 
 _GO_ESCAPES = {
@@ -76,8 +110,12 @@ def parse_duration(value: str) -> int:
         if unit not in _DURATION_UNITS:
             raise GoTimeError(f'time: unknown unit "{unit}" in duration "{original}"')
         scale = _DURATION_UNITS[unit]
+        if len(whole.lstrip("0")) > 19:  # past int64 whatever the unit (Go: overflow)
+            raise GoTimeError(f'time: invalid duration "{original}"')
         total += int(whole or "0") * scale
         if fraction:
+            # Go reads digits past nanosecond precision and ignores them.
+            fraction = fraction[:18]
             total += int(fraction) * scale // 10 ** len(fraction)
         if total > (1 << 63) - 1:
             raise GoTimeError(f'time: invalid duration "{original}"')
@@ -121,7 +159,9 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
     original = value
     year = month = day = 1
     hour = minute = second = nanos = 0
-    tz: timezone | None = None
+    # The zone's offset east of UTC, as Go keeps it (up to 24 hours and 60 minutes,
+    # which a Python timezone cannot hold), or None when the value names no zone.
+    offset: timedelta | None = None
 
     def cannot(rest: str, element: str) -> GoTimeError:
         return GoTimeError(
@@ -166,7 +206,7 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
                 nanos, value = _fraction(value)
         elif element == "Z07:00":
             if value[:1] == "Z":
-                tz, value = UTC, value[1:]
+                offset, value = timedelta(0), value[1:]
             elif (
                 len(value) >= 6
                 and value[0] in "+-"
@@ -174,9 +214,16 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
                 and value[3] == ":"
                 and value[4:6].isdigit()
             ):
+                hours, minutes = int(value[1:3]), int(value[4:6])
+                for number, limit, what in ((hours, 24, "hour"), (minutes, 60, "minute")):
+                    if number > limit:  # Go's bounds: some write offsets of 24 hours
+                        raise GoTimeError(
+                            f"parsing time {go_quote(original)}: time zone offset {what} "
+                            "out of range"
+                        )
                 sign = -1 if value[0] == "-" else 1
-                offset = timedelta(hours=int(value[1:3]), minutes=int(value[4:6]))
-                tz, value = timezone(sign * offset), value[6:]
+                offset = sign * timedelta(hours=hours, minutes=minutes)
+                value = value[6:]
             else:
                 raise cannot(rest, element)
         else:
@@ -185,11 +232,20 @@ def parse_time(layout: str, value: str, zone: timezone = UTC) -> tuple[datetime,
             value = value[len(element) :]
     if value:
         raise GoTimeError(f"parsing time {go_quote(original)}: extra text: {go_quote(value)}")
+    # Year 0 is a year for Go (a leap year, as 2000): check the date in 2000, then keep
+    # the time as the earliest a datetime holds.
     try:
-        parsed = datetime(year, month, day, hour, minute, second, nanos // 1000, tz or zone)
+        local = datetime(year or 2000, month, day, hour, minute, second, nanos // 1000)
     except ValueError:
         raise GoTimeError(f"parsing time {go_quote(original)}: day out of range") from None
-    return parsed.astimezone(UTC), nanos
+    if year == 0:
+        return EARLIEST, nanos
+    if offset is None:
+        offset = zone.utcoffset(None)
+    try:
+        return (local - offset).replace(tzinfo=UTC), nanos
+    except OverflowError:
+        return (EARLIEST if year == 1 else LATEST), nanos
 
 
 def _fraction(value: str) -> tuple[int, str]:
@@ -204,16 +260,20 @@ def _unix_timestamp(value: str) -> tuple[datetime, int]:
     seconds_text, dot, nanos_text = value.partition(".")
     if not re.fullmatch(r"[+-]?[0-9]+", seconds_text):
         raise GoTimeError(f"invalid seconds {go_quote(seconds_text)}: invalid syntax")
-    seconds = int(seconds_text)
+    digits = seconds_text.lstrip("+-").lstrip("0")
+    seconds = int(seconds_text) if len(digits) <= 19 else _INT64[1] + 1  # int() stops at 4300
+    if not _INT64[0] <= seconds <= _INT64[1]:
+        # strconv.ParseInt's range error, as moby's parseTimestamp words it.
+        raise GoTimeError(f"invalid seconds {go_quote(seconds_text)}: value out of range")
     if not dot or nanos_text in ("", "0", "000000000"):
-        return datetime.fromtimestamp(seconds, UTC), 0
+        return from_unix(seconds), 0
     if len(nanos_text) > 20:
         raise GoTimeError(f"invalid nanoseconds: length {len(nanos_text)} exceeds maximum 20")
     for i, c in enumerate(nanos_text):
         if not "0" <= c <= "9":
             raise GoTimeError(f"invalid nanoseconds: invalid character {c!r} at position {i}")
     nanos = int(nanos_text[:9].ljust(9, "0"))
-    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000), nanos
+    return from_unix(seconds, nanos // 1000), nanos
 
 
 def parse_docker_timestamp(value: str, now: datetime) -> datetime:
@@ -223,7 +283,8 @@ def parse_docker_timestamp(value: str, now: datetime) -> datetime:
         raise GoTimeError("failed to parse value as time or duration: value is empty")
     if value != "0":
         try:
-            return (now - timedelta(microseconds=parse_duration(value) // 1000)).astimezone(UTC)
+            duration = timedelta(microseconds=parse_duration(value) // 1000)
+            return shifted(now.astimezone(UTC), -duration)
         except GoTimeError:
             pass
     in_location = not any(c in value for c in "zZ+") and value.count("-") != 3

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from catalog.docker.gotime import from_unix, unix_seconds
+
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 # docker/cli formatter: creation times before this are not shown in human units.
-HUMAN_EPOCH = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+HUMAN_EPOCH = unix_seconds(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def human_size(size: float, precision: int = 3) -> str:
@@ -55,16 +57,37 @@ def human_duration(duration: timedelta) -> str:
     return f"{int(total / 3600) // 24 // 365} years"
 
 
+# Go's time.Duration is int64 nanoseconds: Time.Sub saturates at about 292 years.
+_MAX_DURATION = timedelta(microseconds=((1 << 63) - 1) // 1000)
+# 400 Gregorian years repeat the calendar exactly (leap years, weekdays).
+_GREGORIAN_CYCLE = timedelta(days=146097)
+
+
 def created_since(created: datetime | int, now: datetime | None = None) -> str:
-    """`<duration> ago`, as docker's CREATED columns show a creation time."""
-    when = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else created
-    return human_duration((now or datetime.now(UTC)) - when) + " ago"
+    """`<duration> ago`, as docker's CREATED columns show a creation time: Go's Sub
+    saturates (anything older than about 292 years is `292 years ago`) and a time in
+    the future is `Less than a second ago`."""
+    when = from_unix(created) if isinstance(created, int) else created
+    elapsed = (now or datetime.now(UTC)) - when
+    return human_duration(min(max(elapsed, -_MAX_DURATION), _MAX_DURATION)) + " ago"
+
+
+def _local(value: datetime) -> tuple[datetime, int]:
+    """`value` in the local time zone, and a number of years to add to what it shows:
+    near the ends of a datetime's range (years 1 and 9999) the local time may fall
+    outside it, and is then computed 400 years away, which shows the same date."""
+    try:
+        return value.astimezone(), 0
+    except OverflowError:
+        years = 400 if value.year < 5000 else -400
+        cycles = 1 if years > 0 else -1
+        return (value + cycles * _GREGORIAN_CYCLE).astimezone(), -years
 
 
 def go_rfc3339(unix: int) -> str:
     """Go's `time.Unix(n, 0).Format(time.RFC3339)` in the local time zone."""
-    local = datetime.fromtimestamp(unix, UTC).astimezone()
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    local, years = _local(from_unix(unix))
+    text = f"{local.year + years:04d}" + local.strftime("-%m-%dT%H:%M:%S")
     offset = local.utcoffset() or timedelta(0)
     if not offset:
         return text + "Z"
@@ -75,5 +98,7 @@ def go_rfc3339(unix: int) -> str:
 
 def go_time_string(value: datetime) -> str:
     """Go's `time.Time.String()` in the local zone: `2024-01-01 00:00:00 +0000 UTC`."""
-    local = value.astimezone()
-    return local.strftime("%Y-%m-%d %H:%M:%S %z ") + (local.tzname() or "")
+    local, years = _local(value)
+    return (
+        f"{local.year + years:04d}" + local.strftime("-%m-%d %H:%M:%S %z ") + (local.tzname() or "")
+    )

@@ -6,10 +6,12 @@ Pure: no SQLAlchemy, no Typer.
 
 from __future__ import annotations
 
+from catalog.errors import InvalidArgument
+
 __all__ = ["BadPattern", "path_match", "path_pattern_regex"]
 
 
-class BadPattern(ValueError):
+class BadPattern(InvalidArgument, ValueError):
     """Go's path.ErrBadPattern: the shell pattern is malformed."""
 
     def __init__(self) -> None:

@@ -5,12 +5,13 @@ Pure: no SQLAlchemy, no Typer.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from catalog.docker.gotime import EARLIEST, LATEST
+from catalog.docker.jsontext import JSONTextError, decode_json, or_empty
 from catalog.domain.digest import image_id, is_sha256_digest
 from catalog.errors import InvalidArchive
 
@@ -25,8 +26,17 @@ _RFC3339 = re.compile(
 )
 
 
-def parse_timestamp(value: object) -> datetime | None:
-    """An RFC 3339 time as Go writes it, to microseconds; Go's zero time means unknown."""
+class TimestampOutOfRange(ValueError):
+    """A valid RFC 3339 time that a datetime cannot hold (see parse_timestamp)."""
+
+
+def parse_timestamp(value: object, *, clamp: bool = True) -> datetime | None:
+    """An RFC 3339 time as Go writes it, to microseconds; Go's zero time means unknown.
+
+    Go's times reach far beyond a datetime's years 1 to 9999: an instant outside them
+    (`9999-12-31T23:00:00-05:00`, year 0) is the nearest end of that range with `clamp`
+    (docs/differences.md §3), else a ValueError.
+    """
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -36,12 +46,23 @@ def parse_timestamp(value: object) -> datetime | None:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     zone = match["zone"].upper()
+    date = match["date"]
+    # Year 0 exists for Go, not for datetime: check the rest of it in another leap year.
+    year_zero = date.startswith("0000")
     parsed = datetime.fromisoformat(
-        f"{match['date']}T{match['time']}.{fraction}{'+00:00' if zone == 'Z' else zone}"
+        f"{'2000' + date[4:] if year_zero else date}T{match['time']}.{fraction}"
+        f"{'+00:00' if zone == 'Z' else zone}"
     )
-    if parsed.year == 1 and parsed.replace(tzinfo=None) == datetime(1, 1, 1):
+    if not year_zero and parsed.year == 1 and parsed.replace(tzinfo=None) == datetime(1, 1, 1):
         return None
-    return parsed.astimezone(UTC)
+    try:
+        if year_zero:
+            raise OverflowError
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        if not clamp:
+            raise TimestampOutOfRange(f"{value!r} is outside years 1 to 9999 in UTC") from None
+        return EARLIEST if year_zero or parsed.year == 1 else LATEST
 
 
 def format_timestamp(value: datetime) -> str:
@@ -93,8 +114,8 @@ def parse_config(raw: bytes) -> ImageConfig:
     if len(raw) > MAX_CONFIG_BYTES:
         raise InvalidArchive(f"image config is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = decode_json(raw)
+    except JSONTextError as exc:
         raise InvalidArchive(f"invalid image config: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidArchive("invalid image config: not a JSON object")
@@ -104,7 +125,7 @@ def parse_config(raw: bytes) -> ImageConfig:
         raise InvalidArchive("invalid image config: no rootfs")
     if rootfs.get("type") != "layers":
         raise InvalidArchive(f"invalid image config: rootfs type {rootfs.get('type')!r}")
-    diff_ids = rootfs.get("diff_ids") or []
+    diff_ids = or_empty(rootfs.get("diff_ids"), [])
     if not isinstance(diff_ids, list) or not all(
         isinstance(d, str) and is_sha256_digest(d) for d in diff_ids
     ):
@@ -112,17 +133,17 @@ def parse_config(raw: bytes) -> ImageConfig:
     if len(diff_ids) > MAX_LAYERS:
         raise InvalidArchive(f"image has {len(diff_ids)} layers, more than {MAX_LAYERS}")
 
-    container_config = document.get("config") or {}
+    container_config = or_empty(document.get("config"), {})
     if not isinstance(container_config, dict):
         raise InvalidArchive("invalid image config: config must be an object")
-    labels = container_config.get("Labels") or {}
+    labels = or_empty(container_config.get("Labels"), {})
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
     ):
         raise InvalidArchive("invalid image config: labels must map strings to strings")
 
     history: list[HistoryEntry] = []
-    raw_history = document.get("history") or []
+    raw_history = or_empty(document.get("history"), [])
     if not isinstance(raw_history, list):
         raise InvalidArchive("invalid image config: history must be a list")
     for position, entry in enumerate(raw_history):

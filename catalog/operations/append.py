@@ -46,7 +46,13 @@ from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
 from catalog.db.models import Blob, ImageConfigJSON, ImageLayer, Layer
-from catalog.domain.imageconfig import ImageConfig, format_timestamp, parse_config, parse_timestamp
+from catalog.domain.imageconfig import (
+    ImageConfig,
+    TimestampOutOfRange,
+    format_timestamp,
+    parse_config,
+    parse_timestamp,
+)
 from catalog.domain.reference import Named
 from catalog.errors import CatalogError, InvalidArgument, NotFound
 from catalog.services.images import StoredLayer, register_image, set_reference
@@ -93,7 +99,11 @@ def parse_label(text: str) -> tuple[str, str]:
 def parse_created(text: str) -> datetime:
     """An RFC 3339 time with a zone (`2024-05-01T12:00:00Z`), to microseconds, in UTC."""
     try:
-        parsed = parse_timestamp(text)
+        parsed = parse_timestamp(text, clamp=False)
+    except TimestampOutOfRange:
+        raise InvalidArgument(
+            f"invalid --created time {text!r}: outside years 1 to 9999 in UTC"
+        ) from None
     except ValueError:
         parsed = None
     if parsed is None:

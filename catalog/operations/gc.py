@@ -10,7 +10,8 @@ What goes:
 2. blob rows no layer uses any more;
 3. blob files in the store that no blob row names (left by a failed or killed load,
    append or squash);
-4. temporary files (`.tmp-*`) a killed writer left in the store.
+4. temporary files (`.tmp-*`) a killed writer left in the store, and named spool files a
+   killed upload left under `<root>/tmp` (catalog.storage.spool).
 
 Steps 1 and 2 are one write transaction. Files are removed after it has committed, and
 only files that no blob row names at that moment: a rollback never leaves a row pointing
@@ -48,7 +49,9 @@ from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
 from catalog.db.models import Blob, Image, ImageLayer, Layer
+from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.storage.content import TEMPORARY_FILE_GRACE_SECONDS, BlobInfo, ContentStore
+from catalog.storage.spool import leftover_spools
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -330,4 +333,27 @@ def collect_garbage(
     report.temporary_files = remove_temporary_files(
         catalog.store, grace_seconds=grace_seconds, dry_run=dry_run
     )
+    report.temporary_files += remove_leftover_spools(
+        catalog, grace_seconds=grace_seconds, dry_run=dry_run
+    )
     return report
+
+
+def remove_leftover_spools(
+    catalog: Catalog, *, grace_seconds: float, dry_run: bool = False
+) -> list[RemovedFile]:
+    """Named spool files under `<root>/tmp` not modified in the last `grace_seconds`: a
+    killed upload's copy (catalog.storage.spool)."""
+    cutoff = time.time() - grace_seconds
+    removed: list[RemovedFile] = []
+    for path in leftover_spools(catalog.location.root / TEMPORARY_DIRNAME):
+        st = _lstat(path)
+        if st is None or st.st_mtime > cutoff:
+            continue
+        if not dry_run:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+        removed.append(RemovedFile(path, st.st_size))
+    return removed

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog.errors import CatalogError
+from catalog.docker.jsontext import JSONTextError, decode_json
+from catalog.errors import CatalogError, InvalidArgument
 from catalog.registry.settings import DOCKER_HUB_INDEX
 
 CONFIG_FILE = "config.json"
@@ -91,8 +92,8 @@ class DockerConfig:
         if not text.strip():
             return
         try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as exc:
+            loaded = decode_json(text)
+        except JSONTextError as exc:
             raise CatalogError(f"{self.path}: invalid JSON: {exc}") from None
         if not isinstance(loaded, dict):
             raise CatalogError(f"{self.path}: expected a JSON object")
@@ -249,8 +250,8 @@ def helper_get(helper: str, key: str) -> Credentials | None:
             return None
         raise CatalogError(_helper_failure(helper, "get", result))
     try:
-        document = json.loads(result.stdout)
-    except json.JSONDecodeError:
+        document = decode_json(result.stdout)
+    except JSONTextError:
         raise CatalogError(
             f"credential helper {HELPER_PREFIX}{helper} get: invalid JSON answer"
         ) from None
@@ -298,9 +299,9 @@ def decode_registry_auth(header: str) -> Credentials | None:
     padded = header + "=" * (-len(header) % 4)
     try:
         raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
-        document = json.loads(raw)
+        document = decode_json(raw)
     except (binascii.Error, ValueError):
-        raise CatalogError("invalid X-Registry-Auth header: not base64url JSON") from None
+        raise InvalidArgument("invalid X-Registry-Auth header: not base64url JSON") from None
     if not isinstance(document, dict):
         return None
     username = str(document.get("username") or "")
@@ -310,7 +311,7 @@ def decode_registry_auth(header: str) -> Credentials | None:
         try:
             username, _, password = base64.b64decode(encoded).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise CatalogError("invalid X-Registry-Auth header: bad auth field") from None
+            raise InvalidArgument("invalid X-Registry-Auth header: bad auth field") from None
     credentials = Credentials(
         username=username,
         password=password,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.domain.digest import sha256_digest, validate_digest
 from catalog.domain.platform import Platform
 from catalog.errors import InvalidDigest, NotFound
@@ -169,8 +170,8 @@ def parse_manifest(raw: bytes, content_type: str, where: str) -> ImageManifest |
     if len(raw) > MAX_MANIFEST_BYTES:
         raise RegistryError(f"{where}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = decode_json(raw)
+    except JSONTextError as exc:
         raise RegistryError(f"{where}: invalid manifest JSON: {exc}") from None
     if not isinstance(document, dict):
         raise RegistryError(f"{where}: invalid manifest: not a JSON object")

@@ -15,12 +15,12 @@ insecure CIDR. Mirrors serve pulls from docker.io only.
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.errors import CatalogError
 
 SETTINGS_FILE = "registries.json"
@@ -124,8 +124,8 @@ def load_settings(root: Path, insecure: Iterable[str] = ()) -> RegistrySettings:
         raise CatalogError(f"cannot read {path}: {exc.strerror}") from None
     if text.strip():
         try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as exc:
+            loaded = decode_json(text)
+        except JSONTextError as exc:
             raise CatalogError(f"{path}: invalid JSON: {exc}") from None
         if not isinstance(loaded, dict):
             raise CatalogError(f"{path}: expected a JSON object")

@@ -10,23 +10,22 @@ application/json` exactly and Docker's status code.
 
 Handlers parse parameters as the daemon does, call the same service functions as the CLI
 in a worker thread (the services are synchronous), and shape the result for the version
-asked (`documents`). `POST /images/load` spools the request body to a file under the
-catalog's root, then loads it with `load_archive` (verified, all or nothing) while a JSON
-message stream goes out; `GET /images/get` streams the archive through a pipe from a
-thread that writes it. Neither holds a whole archive in memory.
+asked (`documents`). `POST /images/load` spools the request body to an anonymous file
+under the catalog's root, then loads it with `load_archive` (verified, all or nothing)
+while a JSON message stream goes out; `GET /images/get` streams the archive through a
+pipe from a thread that writes it. Neither holds a whole archive in memory. Connection
+bounds (`limits`) and the Engine API's guard against browsers (`middleware`) wrap this
+application in `listen.server_config`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
@@ -35,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from catalog.context import Catalog
+from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.errors import CatalogError, InvalidArgument
 from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.server import documents
@@ -51,6 +51,7 @@ from catalog.server.routing import (
 from catalog.server.versions import check_version, split_version
 from catalog.server.web.app import serves as web_serves
 from catalog.server.web.app import web_app
+from catalog.storage.spool import leftover_spools, open_spool
 
 # Importing them registers their routes (into ROUTES), Docker's first.
 from catalog.server import docker_routes  # noqa: F401  # isort: skip
@@ -116,10 +117,12 @@ class EngineApp:
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        # The catalog is open before the server starts: nothing to do but agree.
+        # The catalog is open before the server starts: spools a killed server left
+        # behind go (storage.spool), then the server is ready.
         while True:
             message: Message = await receive()
             if message["type"] == "lifespan.startup":
+                await anyio.to_thread.run_sync(self.remove_leftover_spools)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
@@ -155,6 +158,17 @@ class EngineApp:
             return Response(status_code=404, headers={"Content-Length": "0"}, media_type=JSON)
         return error_response(PAGE_NOT_FOUND, 404)
 
+    def remove_leftover_spools(self) -> None:
+        for path in leftover_spools(self.catalog.location.root / TEMPORARY_DIRNAME):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                logger.warning("cannot remove the leftover spool %s: %s", path, exc.strerror)
+                continue
+            logger.info("removed %s, left by an interrupted load", path)
+
     # --- running services and operations, in worker threads (they are synchronous) ---
 
     async def read(self, work: Callable[[Session], T]) -> T:
@@ -181,19 +195,12 @@ class EngineApp:
 
     # --- bodies ---
 
-    async def spool_body(self, request: Request) -> Path:
-        """The request body in a new file (mode 0600) under the catalog's root, written
-        in pieces as it arrives; RequestTooLarge past the bound."""
+    async def spool_body(self, request: Request) -> BinaryIO:
+        """The request body in a new anonymous file under the catalog's root (nothing is
+        left behind however the server ends), written in pieces as it arrives;
+        RequestTooLarge past the bound."""
         directory = self.catalog.location.root / TEMPORARY_DIRNAME
-
-        def create() -> Any:
-            directory.mkdir(parents=True, exist_ok=True)
-            return tempfile.NamedTemporaryFile(
-                dir=directory, prefix="serve-load-", suffix=".tar", delete=False
-            )
-
-        spool = await anyio.to_thread.run_sync(create)
-        path = Path(spool.name)
+        spool = await anyio.to_thread.run_sync(open_spool, directory, "serve-load-")
         try:
             received = 0
             pending: list[bytes] = []
@@ -212,12 +219,11 @@ class EngineApp:
                     pending, pending_size = [], 0
             if pending:
                 await anyio.to_thread.run_sync(spool.write, b"".join(pending))
-            await anyio.to_thread.run_sync(spool.close)
+            await anyio.to_thread.run_sync(spool.flush)
         except BaseException:
             spool.close()
-            path.unlink(missing_ok=True)
             raise
-        return path
+        return spool
 
     async def json_body(self, request: Request) -> Any:
         """A JSON request body of at most `limits.max_json_bytes`; `{}` when empty."""
@@ -234,8 +240,8 @@ class EngineApp:
         if not body.strip():
             return {}
         try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return decode_json(body)
+        except JSONTextError as exc:
             raise InvalidArgument(f"invalid JSON body: {exc}") from None
 
     async def archive_response(self, names: Sequence[str]) -> Response:

@@ -3,6 +3,7 @@ the reports, squash, and the OpenAPI document that describes them."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import QueryParams
@@ -16,7 +17,14 @@ from catalog.server.openapi import openapi_document
 from catalog.server.routing import json_response, route
 from catalog.server.versions import ApiVersion
 from catalog.services.info import count_rows
-from catalog.services.reports import OPTION_NAMES, REPORTS, ReportOptions, get_report, run_report
+from catalog.services.reports import (
+    MAX_COUNT,
+    OPTION_NAMES,
+    REPORTS,
+    ReportOptions,
+    get_report,
+    run_report,
+)
 
 if TYPE_CHECKING:
     from catalog.server.app import EngineApp
@@ -63,10 +71,15 @@ def _report_options(params: QueryParams) -> ReportOptions:
         if value is None:
             numbers[key] = None
             continue
-        try:
-            numbers[key] = int(value)
-        except ValueError:
-            raise InvalidArgument(f"invalid {key} value: {value!r} (a whole number)") from None
+        # Decimal digits only, as Go's Atoi: Python's int() also takes `1_000`, spaces
+        # and other scripts' digits.
+        if not _WHOLE_NUMBER.fullmatch(value):
+            raise InvalidArgument(f"invalid {key} value: {value!r} (a whole number)")
+        if len(value.lstrip("+-0")) > len(str(MAX_COUNT)):
+            raise InvalidArgument(
+                f"invalid {key} value: {value} (must be between 1 and {MAX_COUNT})"
+            )
+        numbers[key] = int(value)
     period = params.get("period")
     if period is not None and period not in ("week", "month"):
         raise InvalidArgument(f"invalid period value: {period!r} (week or month)")
@@ -88,6 +101,7 @@ async def catalog_report(
     return json_response(documents.report_result(result))
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _SQUASH_FIELDS = {"parent": str, "layers": int, "tags": list, "message": str}
 
 

@@ -8,14 +8,15 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from typing import BinaryIO
 
 from catalog.context import Catalog
 from catalog.domain.platform import Platform
 from catalog.errors import CatalogError
-from catalog.operations.load import load_archive
+from catalog.operations.load import TEMPORARY_DIRNAME, load_archive
 from catalog.operations.save import save_images
 from catalog.server import documents
+from catalog.storage.archive.source import open_archive_file
 
 logger = logging.getLogger("catalog.server")
 
@@ -56,7 +57,7 @@ class LoadJob(threading.Thread):
     def __init__(
         self,
         catalog: Catalog,
-        spool: Path,
+        spool: BinaryIO,
         *,
         platform: Platform | None,
         quiet: bool,
@@ -77,9 +78,14 @@ class LoadJob(threading.Thread):
     def run(self) -> None:
         try:
             progress = None if self.quiet else _LoadProgress(self.emit)
-            result = load_archive(
-                self.catalog, self.spool, platform=self.platform, progress=progress
-            )
+            with open_archive_file(
+                self.spool,
+                description="the request body",
+                temporary_dir=self.catalog.location.root / TEMPORARY_DIRNAME,
+            ) as archive:
+                result = load_archive(
+                    self.catalog, archive, platform=self.platform, progress=progress
+                )
             for line in result.lines():
                 self.emit(documents.stream_message(line + "\n"))
         except CatalogError as exc:
@@ -88,8 +94,7 @@ class LoadJob(threading.Thread):
             logger.exception("loading an archive failed")
             self.emit(documents.error_message("internal error while loading (see the server log)"))
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.spool.unlink()
+            self.spool.close()  # the archive owns it once opened; closing twice is fine
             self.emit(None)
 
     async def stream(self) -> AsyncIterator[bytes]:

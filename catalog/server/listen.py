@@ -21,13 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from catalog.errors import CatalogError
+from catalog.server.limits import ConnectionLimits, GuardedConfig
+from catalog.server.middleware import HostPolicy, guarded
+from catalog.server.web.app import serves as web_serves
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2375
-# Connections and requests served at once; more get 503 until some finish.
-MAX_CONCURRENCY = 128
+# Connections the kernel queues before they are accepted (accepting is quick: the
+# connection limits apply once they are, catalog.server.limits).
+LISTEN_BACKLOG = 1024
 # Request line plus headers (h11's buffer): bounds the URL, and so the `filters` JSON.
 MAX_HEADER_BYTES = 64 << 10
 
@@ -107,7 +112,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(MAX_CONCURRENCY)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         raise CatalogError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
@@ -150,26 +155,40 @@ def bind_unix(path: Path) -> socket.socket:
     finally:
         os.umask(previous)
     path.chmod(0o600)
-    sock.listen(MAX_CONCURRENCY)
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
 def server_config(
-    app: Any, *, tls: TlsFiles | None = None, log_level: str = "info"
+    app: ASGIApp,
+    *,
+    tls: TlsFiles | None = None,
+    log_level: str = "info",
+    limits: ConnectionLimits | None = None,
+    host_names: Sequence[str] = (),
 ) -> uvicorn.Config:
-    """uvicorn's settings: the app, TLS, bounds, and no `server: uvicorn` header."""
+    """uvicorn's settings: the app behind the request limit and the Engine API's guard
+    (catalog.server.middleware; `host_names` are names the server serves besides IP
+    addresses and localhost; the web view's pages check requests themselves), the
+    connection limits (catalog.server.limits), TLS, and no `server: uvicorn` header."""
+    limits = limits or ConnectionLimits()
     options: dict[str, Any] = {}
     if tls is not None:
         options.update(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))
         if tls.ca is not None:
             options.update(ssl_ca_certs=str(tls.ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
-    return uvicorn.Config(
-        app,
+    return GuardedConfig(
+        guarded(
+            app,
+            max_requests=limits.max_requests,
+            policy=HostPolicy.serving(host_names),
+            own_policy=web_serves,
+        ),
+        limits=limits,
         lifespan="on",
         log_level=log_level,
         access_log=log_level in ("debug", "info"),
         server_header=False,
-        limit_concurrency=MAX_CONCURRENCY,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_graceful_shutdown=10,
         **options,

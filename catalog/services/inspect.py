@@ -11,7 +11,6 @@ follows moby `daemon/images/image_history.go`, quirks included.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.db.models import Image, ImageConfigJSON, ImageHistory, ImageLayer, Layer
+from catalog.docker.gotime import unix_seconds
 from catalog.domain.imageconfig import typed_image_config
 from catalog.errors import CatalogError
 from catalog.services.lookup import resolve_image_id
@@ -233,7 +233,7 @@ def image_history(*, session: Session, term: str) -> list[HistoryItem]:
                 raise CatalogError("too many non-empty layers in History section")
             size = sizes[layer]
             layer += 1
-        created = math.floor(entry.created.timestamp()) if entry.created is not None else 0
+        created = unix_seconds(entry.created) if entry.created is not None else 0
         items.append(
             {
                 "created": created,

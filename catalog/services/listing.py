@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
 from catalog.db.sql import familiar_name, one_of
 from catalog.docker.filters import FilterArgs, label_checks
-from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
+from catalog.docker.gotime import LATEST, GoTimeError, parse_docker_timestamp, unix_seconds
 from catalog.docker.pathmatch import BadPattern, path_pattern_regex
 from catalog.domain.reference import Named
 from catalog.errors import InvalidFilter
@@ -54,7 +54,7 @@ class ImageSummary:
 
     @property
     def created_unix(self) -> int:
-        return int(self.created.timestamp()) if self.created is not None else 0
+        return unix_seconds(self.created) if self.created is not None else 0
 
     def to_api(self) -> dict[str, Any]:
         """The API >= 1.51 shape, keys in Docker's order; arrays never null."""
@@ -140,7 +140,11 @@ def _time_conditions(
     lower = [c for c in (_created_of(session, t) for t in args.get("since")) if c is not None]
     conditions: list[ColumnElement[bool]] = []
     if upper:
-        conditions.append(Image.created < min(upper))
+        cutoff = min(upper)
+        # An `until` past year 9999 is kept as LATEST (docs/differences.md §3); for Go it
+        # is after every image, those created at LATEST too.
+        after_all = cutoff == LATEST and len(args.get("before")) == 0
+        conditions.append(Image.created <= cutoff if after_all else Image.created < cutoff)
     if lower:
         conditions.append(Image.created > max(lower))
     return conditions

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, not_, select
+from sqlalchemy import ColumnElement, and_, exists, not_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from catalog.db.models import Image, ImageLabel, ImageReference
@@ -33,8 +33,9 @@ class PruneReport:
 
 
 def _kv_list(args: FilterArgs, name: str) -> ColumnElement[bool]:
-    """moby MatchKVList over an image's labels: every term holds."""
-    terms = []
+    """moby MatchKVList over an image's labels: every term holds (so, with no terms, it
+    holds for every image: `label!` given without a value prunes nothing, as in moby)."""
+    terms: list[ColumnElement[bool]] = [true()]
     for key, value in kv_checks(args, name):
         match = [ImageLabel.image_id == Image.id, ImageLabel.key == key]
         if value is not None:

@@ -83,6 +83,8 @@ PERIODS: tuple[Period, ...] = ("week", "month")
 # The options a report may take, by ReportOptions' field names. Errors name an option as
 # the caller spells it (`option_names`: the CLI passes its flags), else by these names.
 OPTION_NAMES = ("older_than", "max_tags", "period", "limit")
+# The largest count option (a signed 64-bit integer, what SQL binds).
+MAX_COUNT = (1 << 63) - 1
 OptionNames = Mapping[str, str]
 
 
@@ -739,12 +741,13 @@ def resolve_settings(
             cutoff = parse_docker_timestamp(merged.older_than, now).astimezone(UTC)
         except GoTimeError as exc:
             raise InvalidArgument(f"invalid {shown('older_than')} value: {exc}") from None
-    if merged.max_tags is not None and merged.max_tags < 1:
-        raise InvalidArgument(
-            f"invalid {shown('max_tags')} value: {merged.max_tags} (must be 1 or more)"
-        )
-    if merged.limit is not None and merged.limit < 1:
-        raise InvalidArgument(f"invalid {shown('limit')} value: {merged.limit} (must be 1 or more)")
+    for key in ("max_tags", "limit"):
+        number = getattr(merged, key)
+        # Both backends keep integers in 64 bits; a larger count means "all" anyway.
+        if number is not None and not 1 <= number <= MAX_COUNT:
+            raise InvalidArgument(
+                f"invalid {shown(key)} value: {number} (must be between 1 and {MAX_COUNT})"
+            )
     if merged.period is not None and merged.period not in PERIODS:
         raise InvalidArgument(f"invalid {shown('period')} value: {merged.period!r} (week or month)")
     return Settings(

@@ -32,6 +32,10 @@ class LayerLimits:
     # Go's archive/tar caps special headers at 1 MiB; CPython reads them whole, uncapped.
     max_header_bytes: int = 1 << 20
     max_path_length: int = MAX_PATH_LENGTH
+    # The uncompressed tar, and what may follow its end-of-archive marker (padding to a
+    # record, at most): no layer read from a pipe or a device (`/dev/zero`) fills the disk.
+    max_tar_bytes: int = 1 << 40
+    max_trailing_bytes: int = 1 << 20
     decompression: DecompressionLimits = field(default_factory=DecompressionLimits)
 
 
@@ -53,12 +57,14 @@ def bounded_tarinfo(limit: int) -> type[tarfile.TarInfo]:
 
 
 class _Tee(io.RawIOBase):
-    """Everything read from `source` is also written to `sink`."""
+    """Everything read from `source` is also written to `sink`, up to `limit` bytes."""
 
-    def __init__(self, source: BinaryIO, sink: BlobWriter) -> None:
+    def __init__(self, source: BinaryIO, sink: BlobWriter, limit: int, description: str) -> None:
         super().__init__()
         self._source = source
         self._sink = sink
+        self._limit = limit
+        self._description = description
         self.hasher = Hasher()
 
     def readable(self) -> bool:
@@ -69,13 +75,23 @@ class _Tee(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         if n:
+            if self.hasher.size + n > self._limit:
+                raise InvalidArchive(
+                    f"invalid {self._description}: larger than {self._limit} bytes"
+                )
             self._sink.write(data)
             self.hasher.update(data)
         return n
 
-    def drain(self) -> None:
+    def drain(self, end: int, allowed: int) -> None:
+        """Read the rest (it counts toward the diff ID, as in Docker), refusing more than
+        `allowed` bytes past offset `end`, where the tar's last entry ends."""
         while self.read(1 << 20):
-            pass
+            if self.hasher.size - end > allowed:
+                raise InvalidArchive(
+                    f"invalid {self._description}: more than {allowed} bytes after the "
+                    "end of the tar"
+                )
 
 
 @dataclass(frozen=True)
@@ -120,7 +136,7 @@ def ingest_layer(
     hashing = io.BufferedReader(_HashingSource(), buffer_size=1 << 16)
     decompressed, compression, _ = open_decompressed(hashing, limits.decompression)
     with store.writer() as writer:
-        tee = _Tee(decompressed, writer)
+        tee = _Tee(decompressed, writer, limits.max_tar_bytes, description)
         diff_size = entries = data_end = 0
         try:
             with tarfile.open(
@@ -147,7 +163,7 @@ def ingest_layer(
                 raise InvalidArchive(f"invalid {description}: not a valid tar: {exc}") from None
         except (tarfile.TarError, EOFError) as exc:
             raise InvalidArchive(f"invalid {description}: truncated or corrupt: {exc}") from None
-        tee.drain()
+        tee.drain(data_end, limits.max_trailing_bytes)
         # tarfile takes a tar cut short at a block boundary for a complete one; Go's reader
         # (and so Docker) fails with "unexpected EOF". Every entry's data must be there.
         length = tee.hasher.size

@@ -1,4 +1,4 @@
-"""Migration 0005: containers recorded before it get sensible details (the image's ID as
+"""Migration 0004: containers recorded before it get sensible details (the image's ID as
 the name used, the image's entrypoint, command and labels, start and finish times from
 their creation), on both backends; and the downgrade gives them back as they were."""
 

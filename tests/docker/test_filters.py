@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.docker.filters import FilterArgs, filters_from_json, label_checks, parse_filter_flags
-from catalog.docker.gotime import GoTimeError, parse_docker_timestamp, parse_duration
+from catalog.docker.gotime import (
+    EARLIEST,
+    LATEST,
+    GoTimeError,
+    from_unix,
+    parse_docker_timestamp,
+    parse_duration,
+    unix_seconds,
+)
+from catalog.docker.humanize import created_since, go_rfc3339, go_time_string
 from catalog.docker.pathmatch import BadPattern, path_match, path_pattern_regex
 from catalog.errors import InvalidFilter
 
@@ -140,6 +150,88 @@ def test_until_error_texts() -> None:
         'failed to parse value as time or duration: invalid seconds " 1136073600 \\t": '
         "invalid syntax"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # Go holds these; a datetime (and the database) stops at years 1 and 9999.
+        ("99999999999", datetime(5138, 11, 16, 9, 46, 39, tzinfo=UTC)),
+        ("999999999999", LATEST),
+        ("-999999999999", None),  # a `-`: taken for a date, which fails
+        ("9223372036854775807", LATEST),
+        ("9999-12-31T23:00:00-05:00", LATEST),
+        ("0001-01-01T00:00:00+01:00", EARLIEST),
+        ("0000-01-01", EARLIEST),
+        ("0000-02-29T12:00:00Z", EARLIEST),
+        ("-2562047h", NOW + timedelta(hours=2562047)),
+    ],
+)
+def test_until_beyond_a_datetime_is_its_nearest_end(value: str, expected: datetime | None) -> None:
+    """Out-of-range times were OverflowError and ValueError tracebacks (HTTP 500)."""
+    if expected is None:
+        with pytest.raises(GoTimeError, match="cannot parse"):
+            parse_docker_timestamp(value, NOW)
+        return
+    assert parse_docker_timestamp(value, NOW) == expected
+
+
+def test_zone_offsets_as_go_bounds_them() -> None:
+    """Go takes offsets up to 24 hours and 60 minutes (Python's timezone stops short of
+    24 hours: ValueError); beyond, its range error."""
+    assert parse_docker_timestamp("2024-01-01T00:00:00+24:00", NOW) == datetime(
+        2023, 12, 31, tzinfo=UTC
+    )
+    with pytest.raises(GoTimeError) as caught:
+        parse_docker_timestamp("0000-01-00-30:00", NOW)
+    assert (
+        str(caught.value) == 'parsing time "0000-01-00-30:00": time zone offset hour out of range'
+    )
+    with pytest.raises(GoTimeError, match="time zone offset minute out of range"):
+        parse_docker_timestamp("2024-01-01T00:00:00+01:61", NOW)
+
+
+def test_until_seconds_beyond_int64_are_gos_range_error() -> None:
+    with pytest.raises(GoTimeError) as caught:
+        parse_docker_timestamp("99999999999999999999", NOW)
+    assert str(caught.value) == (
+        'failed to parse value as time or duration: invalid seconds "99999999999999999999": '
+        "value out of range"
+    )
+    with pytest.raises(GoTimeError, match="day out of range"):
+        parse_docker_timestamp("0000-02-30", NOW)
+    # Python's int() refuses more than 4300 digits with a ValueError of its own.
+    with pytest.raises(GoTimeError, match="value out of range"):
+        parse_docker_timestamp("9" * 5000, NOW)
+    with pytest.raises(GoTimeError, match="invalid syntax"):
+        parse_docker_timestamp("9" * 5000 + "h", NOW)
+    assert parse_duration("1." + "5" * 5000 + "s") == 1_555_555_555
+
+
+def test_unix_seconds_are_exact_and_round_down() -> None:
+    """A float timestamp rounded the last microsecond of 9999 into year 10000."""
+    assert unix_seconds(LATEST) == 253402300799
+    assert unix_seconds(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC)) == -1
+    assert from_unix(253402300799) == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert from_unix(10**15) == LATEST
+    assert from_unix(-(10**15)) == EARLIEST
+
+
+def test_extreme_times_show_as_go_shows_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Go's Sub saturates at about 292 years, and a future time is `Less than a second`;
+    local times past year 9999 are written with five digits, as Go writes them."""
+    assert created_since(LATEST, NOW) == "Less than a second ago"
+    assert created_since(EARLIEST, NOW) == "292 years ago"
+    assert created_since(unix_seconds(LATEST), NOW) == "Less than a second ago"
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert go_rfc3339(unix_seconds(LATEST)) == "10000-01-01T08:59:59+09:00"
+        assert go_time_string(LATEST) == "10000-01-01 08:59:59 +0900 JST"
+        assert go_rfc3339(0) == "1970-01-01T09:00:00+09:00"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_durations() -> None:

@@ -345,6 +345,11 @@ def test_fifos_are_packed_and_sockets_skipped(tmp_path: Path) -> None:
             ["base:1", "{layer}", "--created", "2024-05-01T12:00:00"],
             "invalid --created time '2024-05-01T12:00:00'",
         ),
+        # Was an OverflowError traceback: year 10000 in UTC.
+        (
+            ["base:1", "{layer}", "--created", "9999-12-31T23:59:59-01:00"],
+            "invalid --created time '9999-12-31T23:59:59-01:00': outside years 1 to 9999 in UTC",
+        ),
         (["base:1", "{layer}", "-t", "Bad:tag"], "Error parsing reference"),
         (["base:1", "{layer}", "-t", "ok:1", "-t", "sha256:abc"], "refusing to create an"),
     ],
@@ -382,6 +387,17 @@ def test_a_layer_with_an_escaping_entry_is_refused(
         "Error: invalid layer: entry name '../../etc/evil' is outside the layer root\n"
     )
     assert row_counts(catalog) == before
+
+
+def test_a_layer_of_endless_zeros_is_refused(cli: Callable[..., Result], catalog: Catalog) -> None:
+    """`image append BASE /dev/zero` wrote until the disk was full (36 GB seen)."""
+    before = row_counts(catalog)
+    result = cli("image", "append", "scratch", "/dev/zero", exit_code=1)
+    assert result.stderr == (
+        "Error: invalid layer zero: more than 1048576 bytes after the end of the tar\n"
+    )
+    assert row_counts(catalog) == before
+    assert catalog.store.temporary_files() == []
 
 
 def test_child_config_from_nothing_has_one_layer() -> None:

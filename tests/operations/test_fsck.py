@@ -482,3 +482,15 @@ def test_fsck_as_a_subprocess(
     clean = run("fsck")
     assert (clean.returncode, clean.stdout) == (0, "")
     assert "Traceback" not in broken.stderr + fixed.stderr + clean.stderr
+
+
+def test_spools_a_killed_upload_left_are_temporary_files(catalog: Catalog) -> None:
+    spools = catalog.location.root / "tmp"
+    spools.mkdir(parents=True, exist_ok=True)
+    left = spools / "serve-load-k1ll3d.tar"
+    left.write_bytes(b"\0" * 10)
+    age(left)
+    warning = f"temporary-file: {left}: left by an interrupted write, last written 2 hours ago"
+    assert check_catalog(catalog).lines() == [warning]
+    assert repairs(repair(catalog)) == [f"Repaired: temporary-file: {left}: removed"]
+    assert not left.exists()

@@ -352,3 +352,22 @@ def test_gc_as_a_subprocess(
         f"Total reclaimed space: {total}\n"
     )
     assert store_entries(catalog) == set()
+
+
+def test_spools_a_killed_upload_left_go(catalog: Catalog) -> None:
+    """`catalog serve` killed during `POST /images/load` left `<root>/tmp/serve-load-*`
+    (1.5 GB seen), which neither gc nor fsck knew. Past the grace period, gc removes it."""
+    spools = catalog.location.root / "tmp"
+    spools.mkdir(parents=True, exist_ok=True)
+    old = spools / "serve-load-k1ll3d.tar"
+    old.write_bytes(b"\0" * 4096)
+    age(old)
+    young = spools / "load-abcd1234"
+    young.write_bytes(b"\0" * 10)
+    other = spools / "not-a-spool"
+    other.write_bytes(b"")
+    age(other)
+    report = collect_garbage(catalog)
+    assert [(f.path, f.size) for f in report.temporary_files] == [(old, 4096)]
+    assert f"Removed temporary file: {old}" in report.lines()
+    assert not old.exists() and young.exists() and other.exists()

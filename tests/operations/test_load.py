@@ -454,6 +454,16 @@ def test_stdin_terminal_is_refused(
     assert result.stderr == "Error: requested load from stdin, but stdin is empty\n"
 
 
+def test_an_endless_input_stops_at_the_end_of_its_tar(cli: Cli, catalog: Catalog) -> None:
+    """`load -i /dev/zero` wrote until the disk was full: a stream is copied only up to
+    its tar's end (docs/archives.md §4.2)."""
+    result = cli("load", "-i", "/dev/zero", exit_code=1)
+    assert result.stderr == "Error: invalid archive: does not contain a manifest.json\n"
+    assert set(row_counts(catalog).values()) == {0}
+    spool = catalog.location.root / "tmp"
+    assert not spool.exists() or list(spool.iterdir()) == []
+
+
 def test_missing_input_file(cli: Cli, tmp_path: Path) -> None:
     result = cli("load", "-i", str(tmp_path / "nope.tar"), exit_code=1)
     assert result.stderr == f"Error: open {tmp_path / 'nope.tar'}: no such file or directory\n"
@@ -530,16 +540,6 @@ def test_failure_in_the_transaction_rolls_everything_back(
 
 
 # --- Hostile archives ---
-
-
-def bomb(size: int) -> bytes:
-    """A gzip stream of `size` zero bytes, compressed as hard as gzip can."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
-    chunk, parts = bytes(1 << 20), []
-    for _ in range(size >> 20):
-        parts.append(compressor.compress(chunk))
-    parts.append(compressor.flush())
-    return b"".join(parts)
 
 
 def layer_bomb(size: int) -> bytes:
@@ -735,7 +735,7 @@ def test_hostile_archive(case: str, cli: Cli, catalog: Catalog, tmp_path: Path) 
 @pytest.fixture(scope="module")
 def outer_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bomb") / "bomb.tar.gz"
-    path.write_bytes(bomb(300 << 20))
+    path.write_bytes(layer_bomb(300 << 20))
     return path
 
 

@@ -334,8 +334,11 @@ def test_the_host_must_be_this_server(http: httpx.Client, served: Served) -> Non
     ):
         response = http.get("/", headers={"Host": host})
         assert response.status_code == 421, host
-    # The Engine API keeps its own rules (this policy is the web view's).
-    assert http.get("/_ping", headers={"Host": f"evil.example:{port}"}).status_code == 200
+    # The Engine API keeps its own rules (catalog.server.middleware): a foreign name is
+    # refused there too, with Docker's JSON error rather than the web view's page.
+    refused = http.get("/_ping", headers={"Host": f"evil.example:{port}"})
+    assert refused.status_code == 403
+    assert "message" in refused.json()
 
 
 def test_cross_site_requests_are_refused_but_links_followed(

@@ -5,13 +5,14 @@ through the Python API and the CLI, on both backends."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event
-from support.builders import ImageBuilder, layer_tar
+from support.builders import ImageBuilder, diff_id, image_config, layer_tar
 from support.files import REFERENCE_CASES, fixture
 from typer.testing import Result
 
@@ -677,3 +678,55 @@ def test_scenarios_built_with_the_cli(cli: Callable[..., Result], tmp_path: Any)
     assert document["TotalCount"] == 3
     assert document["ActiveCount"] == 1
     assert document["Reclaimable"] == dive["Size"] + shared[dangling]["Size"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/Los_Angeles"])
+def test_extreme_creation_times_list(
+    catalog: Catalog,
+    images: ImageBuilder,
+    cli: Callable[..., Result],
+    zone: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12: one image created in the last nanosecond of 9999 (or in year 1) made table
+    listings, `system df -v` and `history` crash. They show what the docker CLI shows:
+    `Less than a second ago` for a future time, `292 years ago` (Go's saturated duration)
+    for an ancient one, and the local time with the year Go would write."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        for tag, created in (
+            ("last:1", "9999-12-31T23:59:59.999999999Z"),
+            ("first:1", "0001-01-01T00:00:00.5Z"),
+        ):
+            layer = unique_layer(tag[:4])
+            config = image_config(
+                [diff_id(layer)],
+                history=[{"created": created, "created_by": "x"}],
+                extra={"created": created},
+            )
+            images.add([layer], tags=[tag], config=config)
+        table = cli("images").stdout.splitlines()
+        assert "Less than a second ago" in table[1] and table[1].startswith("last")
+        assert "292 years ago" in table[2] and table[2].startswith("first")
+        summaries = json.loads(cli("images", "--format", "json").stdout)
+        assert [s["Created"] for s in summaries] == [253402300799, -62135596800]
+        assert "Less than a second ago" in cli("system", "df", "-v").stdout
+        assert "Less than a second ago" in cli("history", "last:1").stdout
+        at = cli("history", "-H=false", "last:1").stdout.splitlines()[1].split()[1]
+        expected = {
+            "UTC": "9999-12-31T23:59:59Z",
+            "Asia/Tokyo": "10000-01-01T08:59:59+09:00",
+            "America/Los_Angeles": "9999-12-31T15:59:59-08:00",
+        }
+        assert at == expected[zone]
+        cli("history", "-H=false", "first:1")
+        inspected = json.loads(cli("image", "inspect", "last:1").stdout)[0]
+        assert inspected["Created"] == "9999-12-31T23:59:59.999999999Z"
+        assert [
+            line.split()[0]
+            for line in cli("images", "-f", "until=999999999999").stdout.splitlines()[1:]
+        ] == ["last", "first"]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -170,3 +170,14 @@ def test_python_api_default_is_dangling(catalog: Catalog, images: ImageBuilder) 
     images.add([layer("u")])
     prune_images(catalog, FilterArgs())
     assert ids(catalog) == {tagged}
+
+
+def test_label_filters_without_values(catalog: Catalog, images: ImageBuilder) -> None:
+    """`{"label!": []}` over the API was an SQL syntax error (an empty AND); moby's
+    MatchKVList holds when a filter has no values, so `label!` prunes nothing and `label`
+    restricts nothing."""
+    kept = images.add([layer("k")])
+    nothing = prune_images(catalog, FilterArgs({"label!": []}))
+    assert deleted(nothing) == [] and ids(catalog) == {kept}
+    everything = prune_images(catalog, FilterArgs({"label": []}))
+    assert kept in deleted(everything) and ids(catalog) == set()

@@ -996,3 +996,61 @@ def test_week_start_in_sql_is_monday(built: Built) -> None:
     for row in run(built.catalog, "growth"):
         if row["period"] is not None:
             assert date.fromisoformat(row["period"]).weekday() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Were OverflowError and ValueError tracebacks (HTTP 500 through the server).
+        (
+            ["stale-tags", "--max-tags", "99999999999999999999"],
+            "Error: invalid --max-tags value: 99999999999999999999 (must be between 1 and "
+            "9223372036854775807)",
+        ),
+        (
+            ["layer-sharing", "--limit", "9223372036854775808"],
+            "Error: invalid --limit value: 9223372036854775808 (must be between 1 and "
+            "9223372036854775807)",
+        ),
+        (
+            ["stale-tags", "--older-than", "99999999999999999999"],
+            "Error: invalid --older-than value: failed to parse value as time or duration: "
+            'invalid seconds "99999999999999999999": value out of range',
+        ),
+    ],
+)
+def test_cli_out_of_range_options(
+    cli: Callable[..., Result], args: list[str], message: str
+) -> None:
+    result = cli("report", *args, exit_code=1)
+    assert result.stderr == message + "\n"
+
+
+def test_cli_extreme_but_valid_options(built: Built, cli: Callable[..., Result]) -> None:
+    """A time past year 9999 is the last one a catalog holds: every image is older."""
+    rows = json.loads(
+        cli("report", "stale-tags", "--older-than", "99999999999", "--format", "json").stdout
+    )
+    expected = built.model.stale_tags(datetime.max.replace(tzinfo=UTC), 10)
+    assert [(r["repository"], r["tag"]) for r in rows] == [
+        (r["repository"], r["tag"]) for r in expected
+    ]
+    assert rows and all(row["older_than_cutoff"] for row in rows)
+    limited = json.loads(
+        cli("report", "layer-sharing", "--limit", "9223372036854775807", "--format", "json").stdout
+    )
+    assert limited == json.loads(cli("report", "layer-sharing", "--format", "json").stdout)
+
+
+def test_periods_of_the_last_microsecond_of_a_day(catalog: Catalog) -> None:
+    """SQLite rounds times to milliseconds in its date functions: 23:59:59.9996 on a
+    Sunday counted in the next week, and the last microsecond of 9999 in no period."""
+    builder = ImageBuilder(catalog)
+    builder.add(
+        [layer_tar({"a": b"a"})], created=datetime(2024, 1, 7, 23, 59, 59, 999999, tzinfo=UTC)
+    )
+    builder.add([layer_tar({"b": b"b"})], created=datetime.max.replace(tzinfo=UTC))
+    weeks = [row["period"] for row in run(catalog, "growth")]
+    assert weeks == ["2024-01-01", "9999-12-27"]
+    months = [row["period"] for row in run(catalog, "growth", period="month")]
+    assert months == ["2024-01", "9999-12"]

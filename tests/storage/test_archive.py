@@ -223,12 +223,56 @@ def test_spooled_inputs_leave_nothing_behind(tmp_path: Path) -> None:
         assert list(spool.iterdir()) == []
 
 
+def big_member(size: int) -> bytes:
+    """A tar header announcing one file of `size` bytes, then that many zeros."""
+    info = tarfile.TarInfo("zeros")
+    info.size = size
+    return info.tobuf(tarfile.PAX_FORMAT) + bytes(size) + bytes(1024)
+
+
 def test_outer_decompression_bomb_is_refused(tmp_path: Path) -> None:
-    bomb = io.BytesIO(gzip.compress(b"\0" * (8 << 20)))
+    bomb = io.BytesIO(gzip.compress(big_member(8 << 20)))
     limits = ArchiveLimits(decompression=DecompressionLimits(max_ratio=10, allowance=1 << 20))
     with pytest.raises(InvalidArchive, match="decompression ratio exceeds 10:1"):
         open_archive(bomb, temporary_dir=tmp_path / "spool", limits=limits)
     assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_a_spooled_stream_stops_at_the_end_of_its_tar(tmp_path: Path) -> None:
+    """An endless stream of zeros (`load -i /dev/zero`, `cat /dev/zero | load`) is an
+    empty tar followed by what is not the archive's: nothing past its end is read."""
+    with (
+        Path("/dev/zero").open("rb") as zeros,
+        open_archive(zeros, temporary_dir=tmp_path / "spool") as archive,
+    ):
+        assert not archive.exists("manifest.json")
+    data = docker_archive([Image([LAYER], tags=["app:1"])])
+
+    class Endless(io.RawIOBase):
+        """The archive, then garbage for ever."""
+
+        def __init__(self) -> None:
+            self.position = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            chunk = data[self.position : self.position + len(buffer)]
+            chunk += b"x" * (len(buffer) - len(chunk))
+            buffer[: len(chunk)] = chunk
+            self.position += len(chunk)
+            return len(chunk)
+
+    with open_archive(io.BufferedReader(Endless()), temporary_dir=tmp_path / "spool") as archive:
+        assert archive.read_bytes("manifest.json").startswith(b"[")
+
+
+def test_a_spooled_stream_is_bounded(tmp_path: Path) -> None:
+    limits = ArchiveLimits(max_archive_bytes=1 << 20)
+    with pytest.raises(InvalidArchive, match=r"^invalid archive: larger than 1048576 bytes$"):
+        open_archive(io.BytesIO(big_member(2 << 20)), temporary_dir=tmp_path, limits=limits)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_open_errors(tmp_path: Path) -> None:
@@ -297,6 +341,19 @@ def test_docker_archive() -> None:
     assert all(layer.path.endswith("/layer.tar") for layer in contents.images[1].layers)
 
 
+def test_many_entries_naming_one_image_merge_in_linear_time() -> None:
+    """Issue 12: 30,000 entries naming one config took 195 s (their references were
+    merged again for every entry). Entries naming one config file read it once too."""
+    config = image_config([diff_id(LAYER)])
+    count = 20_000
+    entries = [{"Config": "c", "RepoTags": [f"x:{i}"], "Layers": ["l"]} for i in range(count)]
+    entries.append({"Config": "./c", "RepoTags": ["x:0", "y:1"], "Layers": ["l"]})
+    data = tar_of([("c", config), ("l", LAYER), ("manifest.json", json.dumps(entries).encode())])
+    (image,) = read(data).images
+    names = [familiar_string(r) for r in image.references]
+    assert names == [f"x:{i}" for i in range(count)] + ["y:1"]
+
+
 def test_parent_outside_the_archive_is_dropped_and_invalid_parent_refused() -> None:
     image = Image([LAYER], parent="sha256:" + "a" * 64)
     assert read(docker_archive([image])).images[0].parent_id is None
@@ -320,6 +377,17 @@ def test_parent_outside_the_archive_is_dropped_and_invalid_parent_refused() -> N
         (tar_of({"manifest.json": b"null"}), InvalidArchive, "manifest cannot be null"),
         (tar_of({"manifest.json": b"{}"}), InvalidArchive, "expected a JSON array"),
         (tar_of({"manifest.json": b"[{"}), InvalidArchive, "invalid manifest.json"),
+        # Falsy values of the wrong type were taken for "none" (Go refuses them).
+        (
+            docker_archive([Image([LAYER])], manifest=[{"Config": "x", "Parent": {}}]),
+            InvalidArchive,
+            "Parent must be a string",
+        ),
+        (
+            docker_archive([Image([LAYER])], manifest=[{"Config": "x", "Layers": ""}]),
+            InvalidArchive,
+            "Layers: expected a list of strings",
+        ),
         (
             tar_of({"repositories": b'{"a": {"b": "c"}}', "c/json": b"{}", "c/layer.tar": LAYER}),
             InvalidArchive,

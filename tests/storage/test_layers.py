@@ -106,13 +106,46 @@ def test_absolute_symlink_targets_are_data(store: ContentStore) -> None:
     assert layer.entries == 1
 
 
+def zeros_member(size: int) -> bytes:
+    """A tar of one file of `size` zero bytes."""
+    info = tarfile.TarInfo("zeros")
+    info.size = size
+    return info.tobuf(tarfile.PAX_FORMAT) + bytes(size) + bytes(1024)
+
+
 def test_decompression_bomb(store: ContentStore) -> None:
-    bomb = gzip.compress(b"\0" * (96 << 20), compresslevel=9)
+    bomb = gzip.compress(zeros_member(96 << 20), compresslevel=9)
     limits = LayerLimits(decompression=DecompressionLimits(max_ratio=100, allowance=1 << 20))
     with pytest.raises(InvalidArchive, match="decompression ratio"):
         ingest_layer(store, io.BytesIO(bomb), limits=limits)
     assert stored_blobs(store) == set()
     assert store.temporary_files() == []
+
+
+def test_a_layer_of_endless_zeros_stops(store: ContentStore) -> None:
+    """`image append BASE /dev/zero`: an empty tar, then zeros for ever. What follows a
+    tar's end counts towards its diff ID (as in Docker), but only up to 1 MiB."""
+    with (
+        Path("/dev/zero").open("rb") as zeros,
+        pytest.raises(
+            InvalidArchive,
+            match=r"^invalid layer: more than 1048576 bytes after the end of the tar$",
+        ),
+    ):
+        ingest_layer(store, zeros)
+    assert stored_blobs(store) == set()
+    assert store.temporary_files() == []
+    # Padding within the bound is fine, and part of the diff ID.
+    padded = layer_tar({"a": b"x"}) + bytes(1 << 19)
+    assert ingest_layer(store, io.BytesIO(padded)).diff_id == diff_id(padded)
+
+
+def test_a_layer_is_bounded(store: ContentStore) -> None:
+    with pytest.raises(InvalidArchive, match=r"^invalid layer: larger than 1048576 bytes$"):
+        ingest_layer(
+            store, io.BytesIO(zeros_member(2 << 20)), limits=LayerLimits(max_tar_bytes=1 << 20)
+        )
+    assert stored_blobs(store) == set()
 
 
 def test_entry_count_and_header_size_limits(store: ContentStore) -> None:

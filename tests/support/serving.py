@@ -28,6 +28,7 @@ from typer.testing import CliRunner, Result
 from catalog.cli.main import app as cli_app
 from catalog.context import Catalog, open_catalog
 from catalog.server.app import EngineApp, ServerLimits
+from catalog.server.limits import ConnectionLimits
 from catalog.server.listen import BackgroundServer, TlsFiles, bind_tcp, bind_unix, server_config
 from catalog.settings import Location, normalize_database_url
 from support.builders import ImageBuilder, layer_tar
@@ -197,6 +198,7 @@ def serve_catalog(
     unix: bool = True,
     populated: bool = True,
     tls: TlsFiles | None = None,
+    connection_limits: ConnectionLimits | None = None,
 ) -> Iterator[Served]:
     """A populated catalog served on 127.0.0.1:<free port> (and `directory`/docker.sock)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -213,7 +215,7 @@ def serve_catalog(
             unix_path = directory / "docker.sock" if unix else None
             if unix_path is not None:
                 sockets.append(bind_unix(unix_path))
-            config = server_config(recorder, tls=tls, log_level="warning")
+            config = server_config(recorder, tls=tls, log_level="warning", limits=connection_limits)
             server = BackgroundServer(config, sockets)
             served = Served(
                 catalog=catalog,

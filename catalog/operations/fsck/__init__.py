@@ -26,9 +26,10 @@ Errors make fsck exit 1. Warnings do not, because a healthy catalog can have the
   deliberately not a foreign key: as in Docker, `rmi -f` deletes an image a stopped
   container uses, and the container keeps the ID; that is not corrupt data;
 - `layer-unused`, `blob-unused`, `blob-unreferenced` (a file without a row) and
-  `temporary-file`: what a failed or killed load, append or squash leaves, and what
-  `catalog gc` removes. Blob files without a row and temporary files are only reported
-  once older than the grace period (an hour): younger ones may be a write in progress.
+  `temporary-file`: what a failed or killed load, append or squash leaves (and a
+  killed upload's spool under `<root>/tmp`), and what `catalog gc` removes. Blob files
+  without a row and temporary files are only reported once older than the grace period
+  (an hour): younger ones may be a write in progress.
 
 `--repair` fixes what can be re-derived from data that checked out, and never invents any:
 a blob row's size from its verified file; a layer's diff size from its verified tar; an

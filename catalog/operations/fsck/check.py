@@ -17,7 +17,9 @@ from catalog.operations.fsck.problems import Fix, FixAction, FsckReport, Problem
 from catalog.operations.fsck.repair import repair_problems
 from catalog.operations.fsck.rows import Rows, read_rows, snapshot
 from catalog.operations.gc import DEFAULT_GRACE_SECONDS
+from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.storage.content import ContentStore
+from catalog.storage.spool import leftover_spools
 
 
 def _still_missing(
@@ -103,10 +105,12 @@ def _ago(seconds: float) -> str:
     return f"{words[0].lower()}{words[1:]} ago"
 
 
-def _temporary_files(store: ContentStore, grace_seconds: float) -> list[Problem]:
+def _temporary_files(catalog: Catalog, grace_seconds: float) -> list[Problem]:
+    """The store's temporary files and the spool files under `<root>/tmp` a kill left."""
     now = time.time()
     problems = []
-    for path in store.temporary_files():
+    spools = leftover_spools(catalog.location.root / TEMPORARY_DIRNAME)
+    for path in [*catalog.store.temporary_files(), *spools]:
         try:
             age = now - path.lstat().st_mtime
         except FileNotFoundError:
@@ -165,7 +169,7 @@ def check_catalog(
         *sorted([*rows.image_problems, *image_sizes], key=by_subject),
         *rows.other_problems,
         *_garbage_warnings(rows, set(missing)),
-        *_temporary_files(catalog.store, grace_seconds),
+        *_temporary_files(catalog, grace_seconds),
     ]
     if repair:
         report.repairs = repair_problems(catalog, report.problems, grace_seconds)

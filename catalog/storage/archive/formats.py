@@ -24,11 +24,11 @@ Pure: no SQLAlchemy, no Typer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog.docker.jsontext import JSONTextError, decode_json, or_empty
 from catalog.domain.digest import Hasher, validate_digest
 from catalog.domain.imageconfig import ImageConfig, parse_config
 from catalog.domain.platform import DEFAULT_PLATFORM, Platform, config_platform
@@ -151,8 +151,8 @@ def read_archive(archive: Archive, *, platform: Platform | None = None) -> Archi
 
 def _json(data: bytes, what: str) -> Any:
     try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return decode_json(data)
+    except JSONTextError as exc:
         raise InvalidArchive(f"invalid {what}: {exc}") from None
 
 
@@ -199,22 +199,31 @@ def _valid_parent(image: ImageConfig, parent: ImageConfig) -> bool:
 
 def _merge(images: Iterable[ArchiveImage]) -> list[ArchiveImage]:
     """One entry per image ID, its references merged in order (an archive may name the
-    same image several times, as index.json does once per tag)."""
-    merged: dict[str, ArchiveImage] = {}
+    same image several times, as index.json does once per tag). Linear in the entries,
+    however many name one image."""
+    first: dict[str, ArchiveImage] = {}
+    references: dict[str, dict[Named, None]] = {}
+    parents: dict[str, str | None] = {}
     for image in images:
-        known = merged.get(image.id)
-        if known is None:
-            merged[image.id] = image
-            continue
-        references = tuple(dict.fromkeys([*known.references, *image.references]))
-        merged[image.id] = ArchiveImage(
-            config=known.config,
-            layers=known.layers,
-            references=references,
-            parent_id=known.parent_id or image.parent_id,
-            origin=known.origin,
-        )
-    return list(merged.values())
+        if image.id not in first:
+            first[image.id] = image
+            references[image.id] = {}
+            parents[image.id] = image.parent_id
+        references[image.id].update(dict.fromkeys(image.references))
+        parents[image.id] = parents[image.id] or image.parent_id
+    merged = []
+    for image_id, image in first.items():
+        names = tuple(references[image_id])
+        if names != image.references or parents[image_id] != image.parent_id:
+            image = ArchiveImage(
+                config=image.config,
+                layers=image.layers,
+                references=names,
+                parent_id=parents[image_id],
+                origin=image.origin,
+            )
+        merged.append(image)
+    return merged
 
 
 def _ordered(images: list[ArchiveImage]) -> tuple[ArchiveImage, ...]:
@@ -250,6 +259,8 @@ def _read_docker_manifest(archive: Archive, platform: Platform | None) -> list[A
         raise InvalidArchive("invalid manifest.json: expected a JSON array")
     images: list[ArchiveImage] = []
     skipped = 0
+    # Entries naming one config file read, hash and parse it once.
+    configs: dict[str, ImageConfig] = {}
     for position, item in enumerate(document):
         where = f"manifest.json entry {position}"
         if not isinstance(item, dict):
@@ -259,13 +270,17 @@ def _read_docker_manifest(archive: Archive, platform: Platform | None) -> list[A
             raise InvalidArchive(f"invalid {where}: no Config")
         layer_paths = _string_list(item.get("Layers"), f"{where} Layers")
         repo_tags = _string_list(item.get("RepoTags"), f"{where} RepoTags")
-        parent = item.get("Parent") or None
+        parent = item.get("Parent")
         if parent is not None and not isinstance(parent, str):
             raise InvalidArchive(f"invalid {where}: Parent must be a string")
+        parent = parent or None
         normalize_archive_path(config_path)
         for path in layer_paths:
             normalize_archive_path(path)
-        config = _read_config(archive, config_path, where)
+        config_key = archive.resolve(config_path) if archive.exists(config_path) else config_path
+        config = configs.get(config_key)
+        if config is None:
+            config = configs[config_key] = _read_config(archive, config_path, where)
         _check_os(config)
         if platform is not None and not platform.matches(config_platform(config)):
             skipped += 1
@@ -352,7 +367,7 @@ def _descriptor(value: object, where: str) -> _Descriptor:
         raise InvalidArchive(f"invalid descriptor in {where}: {digest!r}: {exc}") from None
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidArchive(f"invalid descriptor in {where}: size must be a non-negative integer")
-    annotations = value.get("annotations") or {}
+    annotations = or_empty(value.get("annotations"), {})
     if not isinstance(annotations, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
     ):
@@ -477,7 +492,7 @@ class _Walk:
             return [_Candidate(descriptor)]
         if not isinstance(document, dict):
             raise InvalidArchive(f"invalid index {descriptor.digest}: expected a JSON object")
-        children = document.get("manifests") or []
+        children = or_empty(document.get("manifests"), [])
         if not isinstance(children, list):
             raise InvalidArchive(f"invalid index {descriptor.digest}: manifests must be a list")
         result: list[_Candidate] = []
@@ -504,7 +519,7 @@ class _Walk:
         if document.get("schemaVersion") != 2:
             raise InvalidArchive(f"invalid {what}: schemaVersion must be 2")
         config = _descriptor(document.get("config"), what)
-        layers = document.get("layers") or []
+        layers = or_empty(document.get("layers"), [])
         if not isinstance(layers, list):
             raise InvalidArchive(f"invalid {what}: layers must be a list")
         layer_descriptors = tuple(_descriptor(layer, what) for layer in layers)
@@ -575,7 +590,7 @@ def _read_oci_layout(archive: Archive, platform: Platform | None) -> list[Archiv
     index = _json(archive.read_bytes(INDEX_JSON), INDEX_JSON)
     if not isinstance(index, dict):
         raise InvalidArchive("invalid index.json: expected a JSON object")
-    entries = index.get("manifests") or []
+    entries = or_empty(index.get("manifests"), [])
     if not isinstance(entries, list):
         raise InvalidArchive("invalid index.json: manifests must be a list")
     walk = _Walk(archive)

@@ -29,7 +29,6 @@ import posixpath
 import re
 import stat
 import tarfile
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from catalog.storage.compression import (
     sniff,
 )
 from catalog.storage.layers import bounded_tarinfo
+from catalog.storage.spool import open_spool
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -57,6 +57,7 @@ __all__ = [
     "TarArchive",
     "normalize_archive_path",
     "open_archive",
+    "open_archive_file",
 ]
 
 # containerd's importer reads JSON members with a 20 MiB limit; nothing may allow more.
@@ -75,6 +76,9 @@ class ArchiveLimits:
     # manifest.json, index.json, OCI manifests and configs (containers/image: 4 MiB).
     max_json_bytes: int = 4 << 20
     max_link_hops: int = 8
+    # An archive copied from a stream (stdin, a pipe, a device) or decompressed, as the
+    # bytes of its tar: no input may fill the disk (`catalog serve` bounds uploads so too).
+    max_archive_bytes: int = 64 << 30
     # For an outer archive that is itself compressed.
     decompression: DecompressionLimits = field(default_factory=DecompressionLimits)
 
@@ -425,22 +429,60 @@ def _open_error(path: Path, exc: OSError) -> CatalogError:
     return CatalogError(f"open {path}: {reason}")
 
 
+class _SpoolCopy(io.RawIOBase):
+    """Reads `source`, writing every byte read to `spool`; InvalidArchive past `limit`."""
+
+    def __init__(self, source: BinaryIO, spool: BinaryIO, limit: int) -> None:
+        super().__init__()
+        self._source = source
+        self._spool = spool
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        n = len(data)
+        self.count += n
+        if self.count > self._limit:
+            raise InvalidArchive(f"invalid archive: larger than {self._limit} bytes")
+        buffer[:n] = data
+        self._spool.write(data)
+        return n
+
+
 def _spool(
     stream: BinaryIO, *, description: str, temporary_dir: Path, limits: ArchiveLimits
 ) -> TarArchive:
     """Copy `stream`, decompressed if it is compressed, into an anonymous temporary file
-    under `temporary_dir` and open that as a tar."""
-    try:
-        temporary_dir.mkdir(parents=True, exist_ok=True)
-        spool = tempfile.TemporaryFile(dir=temporary_dir, prefix="load-")  # noqa: SIM115
-    except OSError as exc:
-        raise CatalogError(
-            f"cannot create a temporary file in {temporary_dir}: {exc.strerror}"
-        ) from None
+    under `temporary_dir` and open that as a tar.
+
+    The copy is read as a tar stream on the way and stops at the tar's end: what follows
+    (an endless `/dev/zero`, a pipe that never closes) is never read. It stops too at
+    whatever makes the tar unreadable, and at `max_archive_bytes`; indexing the copy then
+    says what is wrong with it.
+    """
+    spool = open_spool(temporary_dir)
     try:
         reader, _, _ = open_decompressed(stream, limits.decompression)
-        while chunk := reader.read(CHUNK_SIZE):
-            spool.write(chunk)
+        copy = _SpoolCopy(reader, spool, limits.max_archive_bytes)
+        entries = 0
+        try:
+            with tarfile.open(
+                fileobj=copy,
+                mode="r|",
+                tarinfo=bounded_tarinfo(limits.max_header_bytes),
+                bufsize=CHUNK_SIZE,
+            ) as tar:
+                for _ in tar:
+                    tar.members.clear()  # type: ignore[attr-defined]
+                    entries += 1
+                    if entries > limits.max_entries:
+                        break  # the index refuses it, with its count
+        except tarfile.TarError:
+            pass  # the index of what was copied says what is wrong
         spool.flush()
     except BaseException:
         spool.close()
@@ -469,20 +511,36 @@ def open_archive(
         file = path.open("rb")
     except OSError as exc:
         raise _open_error(path, exc) from None
+    return open_archive_file(
+        file, description=str(path), temporary_dir=temporary_dir, limits=limits
+    )
+
+
+def open_archive_file(
+    file: BinaryIO,
+    *,
+    description: str,
+    temporary_dir: Path,
+    limits: ArchiveLimits | None = None,
+) -> Archive:
+    """Open an open file, which the archive takes over: a regular file holding a tar is
+    read in place; a compressed one, a FIFO or a device is spooled (as `open_archive`)."""
+    limits = limits or DEFAULT_LIMITS
     try:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # a FIFO, a device
             with contextlib.closing(file):
                 return _spool(
-                    file, description=str(path), temporary_dir=temporary_dir, limits=limits
+                    file, description=description, temporary_dir=temporary_dir, limits=limits
                 )
+        file.seek(0)
         head = file.read(SNIFF_BYTES)
         file.seek(0)
         if sniff(head) != NONE:
             with contextlib.closing(file):
                 return _spool(
-                    file, description=str(path), temporary_dir=temporary_dir, limits=limits
+                    file, description=description, temporary_dir=temporary_dir, limits=limits
                 )
     except BaseException:
         file.close()
         raise
-    return TarArchive(file, description=str(path), limits=limits)
+    return TarArchive(file, description=description, limits=limits)
