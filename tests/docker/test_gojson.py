@@ -103,8 +103,8 @@ def test_keys_match_as_go_matches_them() -> None:
 def test_nesting_is_bounded_before_pythons_recursion_limit(opening: str) -> None:
     """Untrusted JSON (a `platform` parameter) nested 50,000 deep is one error, not a
     RecursionError; 100 levels still parse."""
-    with pytest.raises(GoJSONError, match="^exceeded max depth$"):
+    with pytest.raises(GoJSONError, match=r"^exceeded max depth$"):
         check_syntax((opening * 50_000).encode())
     check_syntax(b"[" * 100 + b"]" * 100)
-    with pytest.raises(GoJSONError, match="^exceeded max depth$"):
+    with pytest.raises(GoJSONError, match=r"^exceeded max depth$"):
         check_syntax(b"[" * 101 + b"]" * 101)
