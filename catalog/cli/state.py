@@ -36,3 +36,8 @@ def open_from(ctx: typer.Context, *, check_schema: bool = True) -> Catalog:
         cli_state._catalog = catalog
         ctx.find_root().call_on_close(catalog.close)
     return cli_state._catalog
+
+
+def warn_on_stderr(message: str) -> None:
+    """A warning: the command did what it was asked, with something left to know."""
+    typer.echo(f"Warning: {message}", err=True)

@@ -36,7 +36,9 @@ One transaction. The new layer streams into the content store first (a temporary
 fsynced and renamed into place by `ContentStore.writer`); then one write transaction adds
 every row (blob, layer, image, config, image layers, labels, history, tags). A failure or
 a kill at any point leaves the rows as they were and at most one unreferenced blob, or a
-temporary file, which `catalog gc` removes.
+temporary file, which `catalog gc` removes. The layers read and the new one are held in a
+lease (catalog.operations.leases) until the rows commit, so no rmi, prune or gc removes
+them meanwhile.
 
 Fault points (catalog.faults), where the tests stop a squash as a kill would:
 
@@ -48,7 +50,6 @@ Fault points (catalog.faults), where the tests stop a squash as a kill would:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ from catalog.domain.imageconfig import format_timestamp, parse_config
 from catalog.domain.reference import Named
 from catalog.errors import Conflict, InvalidArgument
 from catalog.faults import fault_point
+from catalog.operations.leases import Lease
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
@@ -274,15 +276,6 @@ def squashed_config(
     return json.dumps(new, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _touch(path: os.PathLike[str]) -> None:
-    """Make an existing blob look new, so `catalog gc`'s grace period protects it until
-    its rows commit."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:  # removed meanwhile: the rows would point at nothing
-        raise Conflict(f"blob {path} disappeared while squashing; try again") from None
-
-
 def squash_image(
     catalog: Catalog,
     term: str,
@@ -319,45 +312,49 @@ def squash_image(
     parse_config(config_bytes(EMPTY_LAYER_DIFF_ID))
 
     store = catalog.store
-    with store.writer() as writer:
+    # Held from before the layers are read until the rows commit: the layers read and
+    # kept, then the new layer's blob before it is put in place (catalog.operations.leases).
+    with Lease(catalog, purpose="squashing") as lease:
+        if lease.hold([layer.diff_id for layer in (*plan.base, *plan.squashed)], require_rows=True):
+            raise Conflict(f"image {plan.image_id} was deleted while squashing")
+        with store.writer() as writer:
 
-        def progress(done: int, total: int) -> None:
-            if done == max(1, total // 2):
-                fault_point("squash:layer-partial", flush=writer.flush)
+            def progress(done: int, total: int) -> None:
+                if done == max(1, total // 2):
+                    fault_point("squash:layer-partial", flush=writer.flush)
 
-        written = squash_layers(
-            [layer.diff_id for layer in plan.base],
-            [layer.diff_id for layer in plan.squashed],
-            store.open,
-            writer,
-            progress=progress,
-            open_stream=lambda digest: store.open(digest, verify=True),
-        )
-        blob = writer.commit()
-    if not blob.created:
-        _touch(store.path(blob.digest))
-    fault_point("squash:layer-stored")
+            written = squash_layers(
+                [layer.diff_id for layer in plan.base],
+                [layer.diff_id for layer in plan.squashed],
+                store.open,
+                writer,
+                progress=progress,
+                open_stream=lambda digest: store.open(digest, verify=True),
+            )
+            blob = writer.commit(before_install=lease.hold_one)
+        fault_point("squash:layer-stored")
 
-    new_layer = StoredLayer(blob.digest, written.diff_size, blob.size)
-    config = parse_config(config_bytes(blob.digest))
-    with catalog.database.write() as session:
-        # Writers are serialized: if the original (whose layers the new image shares)
-        # or the parent is still there now, it is until this transaction commits.
-        wanted = {plan.image_id} | ({plan.parent_id} if plan.parent_id else set())
-        present = set(session.scalars(select(Image.id).where(Image.id.in_(wanted))))
-        if present != wanted:
-            missing = sorted(wanted - present)[0]
-            raise Conflict(f"image {missing} was deleted while squashing")
-        register_image(
-            session=session,
-            config=config,
-            layers=[*plan.base, new_layer],
-            parent_id=plan.parent_id,
-        )
-        for reference in references:
-            set_reference(session=session, reference=reference, image_id=config.id)
-        session.flush()
-        fault_point("squash:rows-written")
+        new_layer = StoredLayer(blob.digest, written.diff_size, blob.size)
+        config = parse_config(config_bytes(blob.digest))
+        with catalog.database.write() as session:
+            # Writers are serialized: if the original (whose layers the new image shares)
+            # or the parent is still there now, it is until this transaction commits.
+            wanted = {plan.image_id} | ({plan.parent_id} if plan.parent_id else set())
+            present = set(session.scalars(select(Image.id).where(Image.id.in_(wanted))))
+            if present != wanted:
+                missing = sorted(wanted - present)[0]
+                raise Conflict(f"image {missing} was deleted while squashing")
+            lease.commit(session)
+            register_image(
+                session=session,
+                config=config,
+                layers=[*plan.base, new_layer],
+                parent_id=plan.parent_id,
+            )
+            for reference in references:
+                set_reference(session=session, reference=reference, image_id=config.id)
+            session.flush()
+            fault_point("squash:rows-written")
     return SquashResult(
         image_id=config.id,
         diff_id=blob.digest,

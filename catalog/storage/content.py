@@ -32,7 +32,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -171,13 +171,20 @@ class BlobWriter(io.BufferedIOBase):
         return self._hasher.size
 
     def commit(
-        self, expected_digest: str | None = None, expected_size: int | None = None
+        self,
+        expected_digest: str | None = None,
+        expected_size: int | None = None,
+        *,
+        before_install: Callable[[str], None] | None = None,
     ) -> BlobInfo:
         """Install what was written as a blob and close the writer.
 
         The digest is computed from the bytes written. If `expected_digest` or
         `expected_size` is given and does not match, raise InvalidDigest and keep nothing.
         A blob that already exists is left as it is (`created` is False).
+        `before_install(digest)` runs once the content is verified, before the file is
+        put in place or found there: a writer holds the blob there (a lease,
+        catalog.operations.leases) so that no removal can take it from under its rows.
         """
         file = self._open_file()
         try:
@@ -198,6 +205,8 @@ class BlobWriter(io.BufferedIOBase):
                 raise InvalidDigest(
                     f"blob digest mismatch: expected {expected_digest}, got {digest}"
                 )
+            if before_install is not None:
+                before_install(digest)
             created = self._store._install(self.temporary_path, digest, size)
         except BaseException:
             self._discard()
@@ -314,11 +323,12 @@ class ContentStore:
         *,
         expected_digest: str | None = None,
         expected_size: int | None = None,
+        before_install: Callable[[str], None] | None = None,
     ) -> BlobInfo:
         """Store bytes, a binary stream (read in 1 MiB chunks) or an iterable of chunks.
 
         A stream or iterable is never held in memory whole. With `expected_size`, writing
-        stops as soon as the source runs past it.
+        stops as soon as the source runs past it. `before_install` as for `commit`.
         """
         if expected_digest is not None:
             _require_digest(expected_digest)
@@ -332,7 +342,11 @@ class ContentStore:
                         f"blob size mismatch: expected {expected_size} bytes,"
                         f" got at least {writer.size} bytes"
                     )
-            return writer.commit(expected_digest=expected_digest, expected_size=expected_size)
+            return writer.commit(
+                expected_digest=expected_digest,
+                expected_size=expected_size,
+                before_install=before_install,
+            )
 
     # Reading
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -98,12 +99,14 @@ def ingest_layer(
     expected_size: int | None = None,
     limits: LayerLimits = DEFAULT_LIMITS,
     description: str = "layer",
+    before_install: Callable[[str], None] | None = None,
 ) -> IngestedLayer:
     """Stream a (possibly compressed) layer tar into the store as its uncompressed tar.
 
     `expected_digest`/`expected_size` are checked against the bytes as read (the blob as
     a manifest describes it); `expected_diff_id` against the uncompressed tar. Any mismatch
-    or bad entry raises InvalidArchive and installs nothing.
+    or bad entry raises InvalidArchive and installs nothing. `before_install(diff_id)`
+    runs before the blob is put in place (`BlobWriter.commit`).
     """
     raw_hasher = Hasher()
 
@@ -171,7 +174,7 @@ def ingest_layer(
                 f'invalid diffID for {description}: expected "{expected_diff_id}", '
                 f'got "{tee.hasher.digest}"'
             )
-        blob = writer.commit(expected_digest=expected_diff_id)
+        blob = writer.commit(expected_digest=expected_diff_id, before_install=before_install)
     return IngestedLayer(
         diff_id=blob.digest,
         diff_size=diff_size,

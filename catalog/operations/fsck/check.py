@@ -7,16 +7,26 @@ import time
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
 from catalog.db.engine import Database
 from catalog.db.models import Blob, Layer
 from catalog.docker.humanize import human_duration
+from catalog.operations.fsck.database import check_database
 from catalog.operations.fsck.files import Files, check_files
-from catalog.operations.fsck.problems import Fix, FixAction, FsckReport, Problem, by_subject
+from catalog.operations.fsck.problems import (
+    Fix,
+    FixAction,
+    FsckReport,
+    Problem,
+    by_subject,
+    plural,
+)
 from catalog.operations.fsck.repair import repair_problems
 from catalog.operations.fsck.rows import Rows, read_rows, snapshot
 from catalog.operations.gc import DEFAULT_GRACE_SECONDS
+from catalog.operations.leases import drop_dead_leases, live_leased
 from catalog.storage.content import ContentStore
 
 
@@ -124,6 +134,20 @@ def _temporary_files(store: ContentStore, grace_seconds: float) -> list[Problem]
     return problems
 
 
+def _lease_warnings(session: Session) -> list[Problem]:
+    """Leases of writers that are gone (killed, or expired): what `catalog gc` releases."""
+    return [
+        Problem(
+            "lease-dead",
+            lease.lease_id,
+            f"holds {lease.blobs} blob{plural(lease.blobs)} for a writer that is gone"
+            f" ({lease.reason}; catalog gc releases it)",
+            Fix(FixAction.RELEASE_LEASE, lease.lease_id, "released"),
+        )
+        for lease in drop_dead_leases(session=session, dry_run=True)
+    ]
+
+
 def check_catalog(
     catalog: Catalog, *, repair: bool = False, grace_seconds: float = DEFAULT_GRACE_SECONDS
 ) -> FsckReport:
@@ -133,9 +157,13 @@ def check_catalog(
     after it, and repairs are one write transaction followed by file removals.
     """
     report = FsckReport()
+    database = check_database(catalog.database, catalog.location.display_url)
+    report.checked.database = database.how
     with snapshot(catalog.database) as session:
         rows = read_rows(session, report.checked)
-    files = check_files(catalog.store, rows, report.checked, grace_seconds=grace_seconds)
+        held = live_leased(session=session)
+        lease_problems = _lease_warnings(session)
+    files = check_files(catalog.store, rows, report.checked, grace_seconds=grace_seconds, held=held)
     missing, used = _still_missing(catalog.database, catalog.store, files.missing)
     blob_problems = files.problems
     for digest in missing:
@@ -160,12 +188,14 @@ def check_catalog(
     blob_problems.sort(key=lambda p: (p.subject, p.kind))
     layer_sizes, image_sizes = _size_problems(rows, files)
     report.problems = [
+        *database.problems,
         *blob_problems,
         *sorted([*rows.layer_problems, *layer_sizes, *files.layer_problems], key=by_subject),
         *sorted([*rows.image_problems, *image_sizes], key=by_subject),
         *rows.other_problems,
         *_garbage_warnings(rows, set(missing)),
         *_temporary_files(catalog.store, grace_seconds),
+        *lease_problems,
     ]
     if repair:
         report.repairs = repair_problems(catalog, report.problems, grace_seconds)
