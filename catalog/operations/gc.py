@@ -10,7 +10,9 @@ What goes:
 2. blob rows no layer uses any more;
 3. blob files in the store that no blob row names (left by a failed or killed load,
    append or squash);
-4. temporary files (`.tmp-*`) a killed writer left in the store.
+4. temporary files (`.tmp-*`) a killed writer left in the store: its name says which
+   process wrote it (catalog.storage.owners), so a live writer's file stays and a
+   killed one's goes at once.
 
 Steps 1 and 2 are one write transaction. Files are removed after it has committed, in a
 second write transaction (under the writer lock, as every lease is taken), and only files
@@ -256,15 +258,20 @@ def remove_temporary_files(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
 ) -> list[RemovedFile]:
-    """Remove the store's temporary files not modified in the last `grace_seconds` (a
-    running writer's file is younger); each one removed (or, with `dry_run`, to remove)."""
+    """Remove the store's temporary files that no running writer will finish: its writer
+    has gone (the file's name says which process writes it), or, when that cannot be
+    told, it was not modified in the last `grace_seconds`; each one removed (or, with
+    `dry_run`, to remove)."""
     if grace_seconds < 0:
         raise ValueError(f"grace_seconds must not be negative, not {grace_seconds}")
     cutoff = time.time() - grace_seconds
     removed: list[RemovedFile] = []
     for path in store.temporary_files():
         st = _lstat(path)
-        if st is None or st.st_mtime > cutoff:
+        if st is None:
+            continue
+        alive = store.writer_alive(path)
+        if alive or (alive is None and st.st_mtime > cutoff):
             continue
         if not dry_run:
             try:

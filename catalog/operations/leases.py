@@ -24,24 +24,23 @@ The rule now:
    releases its lease; one that is killed leaves it behind.
 4. A lease is live until `expires_at` (renewed at each hold; `LEASE_SECONDS` later), and
    not after its owner is known to be gone: the owner is the boot ID, PID namespace, PID
-   and start time of the process that took it, so `gc` drops the leases of a killed
-   process at once, and those of another host or namespace when they expire.
+   and start time of the process that took it (catalog.storage.owners), so `gc` drops
+   the leases of a killed process at once, and those of another host or namespace when
+   they expire.
 
-The grace period (`catalog gc --grace`) still spares young files without a row or a lease
-and young temporary files: a writer's `.tmp-*` file has no digest yet, so no lease names
-it.
+A writer's temporary file has no digest yet, so no lease names it: its name carries its
+writer (catalog.storage.owners), and gc keeps it while that process runs. The grace
+period (`catalog gc --grace`) is for what has no known owner: files written by an older
+catalog or on another host.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import select
@@ -52,6 +51,7 @@ from catalog.context import Catalog
 from catalog.db.models import Blob, utcnow
 from catalog.errors import Conflict
 from catalog.services.leases import LeaseRow, drop_leases, hold_blobs, lease_rows, release_lease
+from catalog.storage.owners import owner_alive, process_owner
 
 __all__ = [
     "LEASE_SECONDS",
@@ -67,54 +67,6 @@ __all__ = [
 
 # containerd's `ctr` gives its leases 24 hours; a writer renews its lease at each hold.
 LEASE_SECONDS = 24 * 3600.0
-
-_OWNER_FORMAT = "v1"
-
-
-@cache
-def _host_and_namespace() -> tuple[str, str]:
-    """This machine's boot ID and this process's PID namespace ("" where unknown)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = ""
-    try:
-        namespace = str(Path("/proc/self/ns/pid").readlink())
-    except OSError:
-        namespace = ""
-    return boot, namespace
-
-
-def _start_time(pid: int) -> str | None:
-    """When process `pid` started (clock ticks after boot, /proc/PID/stat field 22), or
-    None if there is no such process (or no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_owner() -> str:
-    """The owner of the leases this process takes: boot ID, PID namespace, PID, start
-    time. Computed on each call: a forked child is another owner."""
-    boot, namespace = _host_and_namespace()
-    pid = os.getpid()
-    return f"{_OWNER_FORMAT} {boot} {namespace} {pid} {_start_time(pid) or ''}"
-
-
-def owner_alive(owner: str) -> bool | None:
-    """Whether the process that took a lease still runs: True or False when this process
-    can tell (same boot and PID namespace), None when it cannot (another host)."""
-    parts = owner.split(" ")
-    if len(parts) != 5 or parts[0] != _OWNER_FORMAT:
-        return None
-    _, boot, namespace, pid, started = parts
-    ours = _host_and_namespace()
-    if not boot or not namespace or (boot, namespace) != ours or not pid.isdigit():
-        return None
-    return _start_time(int(pid)) == started if started else None
 
 
 def _live(row: LeaseRow, now: datetime) -> bool:

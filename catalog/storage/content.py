@@ -15,7 +15,9 @@ Crash safety. A write streams into `.tmp-<random>` in the same directory as the 
 
 So a blob path either does not exist or holds complete content that matched its digest when
 it was written. A crash at any step leaves at most a `.tmp-*` file, which no reader ever
-opens and `remove_temporary_files` (garbage collection) deletes once it is old enough.
+opens and garbage collection deletes once its writer has gone (the name says which
+process writes it: catalog.storage.owners) or, for a file of unknown writer, once it is
+old enough.
 Two processes writing the same blob each use their own temporary file; whichever renames
 last replaces identical bytes with identical bytes, and both succeed.
 
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from catalog.domain.digest import CHUNK_SIZE, SHA256, SHA256_PREFIX, Hasher, is_sha256_digest
 from catalog.errors import CatalogError, CorruptBlob, InvalidDigest, NotFound
+from catalog.storage.owners import temporary_owner_alive, temporary_tag
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -130,7 +133,11 @@ class BlobWriter(io.BufferedIOBase):
         self._file: io.BufferedWriter | None = None
         self._temporary: Path | None = None
         directory = store._ensure_directories()
-        fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=directory)
+        # The name says which process writes it (catalog.storage.owners): gc keeps the
+        # file of a writer that runs, however long it takes.
+        tag = temporary_tag()
+        prefix = f"{TEMPORARY_PREFIX}{tag}-" if tag else TEMPORARY_PREFIX
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
         self._temporary = Path(name)
         try:
             os.fchmod(fd, FILE_MODE)  # mkstemp makes 0o600; blobs are world-readable
@@ -441,18 +448,32 @@ class ContentStore:
         except FileNotFoundError:
             return []
 
+    @staticmethod
+    def writer_alive(path: Path) -> bool | None:
+        """Whether the process writing temporary file `path` still runs (its name says
+        which, catalog.storage.owners); None when that cannot be told."""
+        return temporary_owner_alive(path.name, TEMPORARY_PREFIX)
+
+    def abandoned(self, path: Path, older_than_seconds: float) -> bool:
+        """True for a temporary file no running writer will finish: its writer is gone,
+        or (writer unknown) it has not been modified for `older_than_seconds`."""
+        alive = self.writer_alive(path)
+        if alive is not None:
+            return not alive
+        return path.lstat().st_mtime <= time.time() - older_than_seconds
+
     def remove_temporary_files(
         self, older_than_seconds: float = TEMPORARY_FILE_GRACE_SECONDS
     ) -> int:
-        """Remove temporary files not modified for `older_than_seconds` (0: all of them,
-        which is safe only when nothing is writing); the number removed."""
+        """Remove the temporary files no running writer will finish (`abandoned`); the
+        number removed. A file of unknown writer goes when not modified for
+        `older_than_seconds` (0: all of those, safe only when nothing is writing)."""
         if older_than_seconds < 0:
             raise ValueError(f"older_than_seconds must not be negative, not {older_than_seconds}")
-        cutoff = time.time() - older_than_seconds
         removed = 0
         for path in self.temporary_files():
             try:
-                if older_than_seconds > 0 and path.lstat().st_mtime > cutoff:
+                if not self.abandoned(path, older_than_seconds):
                     continue
                 path.unlink()
             except FileNotFoundError:  # committed or removed meanwhile
@@ -496,7 +517,7 @@ class ContentStore:
             except FileNotFoundError:
                 existing = None  # collected just now: install ours below
             else:
-                temporary.unlink()
+                _unlink_quietly(temporary)
                 # The blob may be another writer's, renamed but not yet made durable.
                 _fsync_directory(final.parent)
                 return False

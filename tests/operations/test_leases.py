@@ -211,3 +211,22 @@ def test_an_rmi_that_cannot_unlink_reports_the_images_removed(
     assert blob_rows(catalog) == set() and blob_files(catalog) == {diff_id(L1)}
     age_store(catalog)
     assert [b.digest for b in collect_garbage(catalog).blob_files] == [diff_id(L1)]
+
+
+def test_without_leases_the_same_interleaving_loses_files(
+    catalog: Catalog,
+    images: ImageBuilder,
+    at_point: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check above can fail: with leases switched off, the rmi at the same point
+    removes the files the load then commits rows for (the issue's data loss)."""
+    monkeypatch.setattr(Lease, "hold", lambda self, digests, require_rows=False: set())
+    monkeypatch.setattr(Lease, "commit", lambda self, session: None)
+    shared = images.add([L1, L2], tags=["shared:1"])
+    at_point("load:layers-stored", rival(catalog, "rmi", shared))
+    load_archive(catalog, io.BytesIO(docker_archive([ArchiveImage([L1, L2, L3], tags=["new:1"])])))
+    assert problems(catalog) == [
+        f"blob-missing: {digest}: no file in the store"
+        for digest in sorted([diff_id(L1), diff_id(L2)])
+    ]

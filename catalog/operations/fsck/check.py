@@ -121,13 +121,15 @@ def _temporary_files(store: ContentStore, grace_seconds: float) -> list[Problem]
             age = now - path.lstat().st_mtime
         except FileNotFoundError:
             continue
-        if age < grace_seconds:
+        alive = store.writer_alive(path)
+        if alive or (alive is None and age < grace_seconds):
             continue  # a write in progress
+        who = "a writer that is gone" if alive is False else "an interrupted write"
         problems.append(
             Problem(
                 "temporary-file",
                 str(path),
-                f"left by an interrupted write, last written {_ago(age)}",
+                f"left by {who}, last written {_ago(age)}",
                 Fix(FixAction.REMOVE_TEMPORARY_FILE, str(path), "removed"),
             )
         )

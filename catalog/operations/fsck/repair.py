@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import cast
 
@@ -85,7 +84,7 @@ def _apply_file_fix(
     else:
         path = Path(fix.key)
         try:
-            if time.time() - path.lstat().st_mtime < grace_seconds:
+            if not catalog.store.abandoned(path, grace_seconds):
                 return False, "written to again since: a write in progress"
         except FileNotFoundError:
             return False, "gone already"
