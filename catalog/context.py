@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from catalog.db.engine import Database, create_catalog_engine
+from catalog.db.failures import DatabaseFailure, database_reason, is_database_condition
 from catalog.db.schema import ensure_schema
 from catalog.errors import CatalogError
 from catalog.settings import Location
@@ -46,10 +47,13 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
     try:
         if check_schema:
             ensure_schema(engine)
-    except OperationalError as exc:
+    except DBAPIError as exc:
         database.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise CatalogError(f"cannot open the database {location.display_url}: {reason}") from None
+        if not is_database_condition(exc):
+            raise
+        raise DatabaseFailure(
+            f"cannot open the database {location.display_url}: {database_reason(exc)}"
+        ) from None
     except BaseException:
         database.dispose()
         raise

@@ -161,8 +161,13 @@ class UpgradeResult:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
-    """Upgrade in one transaction, after backing up a SQLite file that holds data."""
+    """Upgrade in one transaction, after backing up a SQLite file that holds data.
+
+    A database at a revision this catalog does not know (written by a newer catalog) is
+    refused before anything is written, backup included."""
     state = schema_state(engine)
+    if state.current is not None and state.current not in _known_revisions():
+        _refuse(state)
     backup = None
     if state.current is not None and state.current != state.head:
         backup = backup_sqlite(engine, state.current)
