@@ -22,7 +22,7 @@ from benchmarks.reliability.results import ClassResult, RunSettings, render
 
 # The classes, in the order RELIABILITY.md lists them: modules of this package, each with
 # run(settings) -> list[ClassResult].
-CLASSES: tuple[str, ...] = ()
+CLASSES: tuple[str, ...] = ("leases",)
 
 OUTPUT = Path(__file__).resolve().parents[1] / "RELIABILITY.md"
 
