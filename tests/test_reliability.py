@@ -34,3 +34,9 @@ def test_leases(tmp_path: Path) -> None:
     from benchmarks.reliability import leases
 
     assert_no_failures(leases.run(bounded(tmp_path)))
+
+
+def test_kills(tmp_path: Path) -> None:
+    from benchmarks.reliability import kills
+
+    assert_no_failures(kills.run(bounded(tmp_path)))

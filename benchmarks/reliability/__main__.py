@@ -22,7 +22,10 @@ from benchmarks.reliability.results import ClassResult, RunSettings, render
 
 # The classes, in the order RELIABILITY.md lists them: modules of this package, each with
 # run(settings) -> list[ClassResult].
-CLASSES: tuple[str, ...] = ("leases",)
+CLASSES: tuple[str, ...] = (
+    "leases",
+    "kills",
+)
 
 OUTPUT = Path(__file__).resolve().parents[1] / "RELIABILITY.md"
 

@@ -18,6 +18,8 @@ package, as the console script would have it.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import signal
@@ -64,6 +66,11 @@ def _child(request: dict[str, Any]) -> None:
 def serve() -> None:
     """The zygote's loop: one request at a time, on stdin."""
     import catalog.cli.main  # noqa: F401 - the point: imported once, before any fork
+
+    # What typer imports on a command's first parse (pydantic, through its adapters):
+    # start-up cost too, not the operation's.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("typer._adapters")
 
     for line in sys.stdin:
         request = json.loads(line)

@@ -1,0 +1,514 @@
+"""Kills at random points (issue 12, item 2): `kill -9` of load, squash, rmi, prune, tag,
+append, gc and `catalog serve` mid-request, at seeded random delays.
+
+Each operation is the real CLI in a process of its own (forked from a zygote that has
+imported catalog, so the delay falls in the operation, not in Python's start-up). Its
+duration is measured first; each trial kills it after a delay drawn uniformly from that
+duration. After each kill:
+
+1. `fsck` finds no error (rows without blobs, half-registered images, kept facts);
+2. the operation run again succeeds (exit 0, no traceback) and its effect is there;
+3. `gc --grace 0` leaves nothing but the database and the blobs rows name: no temporary
+   file, unreferenced blob, lease or other file survives that gc does not remove.
+
+`catalog serve` is killed while answering a request (load, tag, delete, prune, squash)
+sent by the harness; the retry goes to a new server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import delete
+
+from benchmarks.reliability.catalogs import (
+    ArchiveImage,
+    Stopwatch,
+    TrialCatalog,
+    docker_archive,
+    fsck_errors,
+    layer_tar,
+    leftovers_after_gc,
+    sha256,
+    trial_catalog,
+)
+from benchmarks.reliability.results import ClassResult, RunSettings
+from benchmarks.reliability.zygote import Zygote
+from catalog.context import Catalog
+from catalog.db.models import Image, ImageReference
+from catalog.docker.filters import FilterArgs
+from catalog.domain.reference import parse_normalized_named
+from catalog.operations.append import append_image
+from catalog.operations.gc import collect_garbage
+from catalog.operations.load import load_archive
+from catalog.operations.removal import prune_images, remove_images
+from catalog.operations.squash import squash_image
+from catalog.services.listing import list_images
+from catalog.services.lookup import find_by_reference
+from catalog.services.tag import tag_image
+
+MiB = 1 << 20
+CREATED = "2024-01-01T00:00:00Z"
+
+
+def _exists(catalog: Catalog, name: str) -> bool:
+    with catalog.database.read() as session:
+        return find_by_reference(session, parse_normalized_named(name)) is not None
+
+
+def _image_of(catalog: Catalog, name: str) -> str | None:
+    with catalog.database.read() as session:
+        return find_by_reference(session, parse_normalized_named(name))
+
+
+@dataclass
+class Scenario:
+    """One operation to kill: how to give it work, its command, how to tell it is done."""
+
+    name: str
+    argv: list[str]
+    prepare: Callable[[Catalog], None]
+    done: Callable[[Catalog], bool]
+    # The same operation run again, in the harness's process (an operation, as the CLI
+    # calls it): it must succeed.
+    retry: Callable[[Catalog], object]
+
+
+@dataclass
+class Tally:
+    trials: int = 0
+    killed: int = 0  # the kill landed while the process ran
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    span: float = 0.0
+    startup: float = 0.0
+
+
+class Fixtures:
+    """The files and images the scenarios work on, made once per catalog."""
+
+    def __init__(self, made: TrialCatalog, scratch: Path) -> None:
+        self.made = made
+        self.scratch = scratch
+        base_layers = [layer_tar(1, MiB // 2), layer_tar(2, MiB // 2)]
+        self.base = ArchiveImage(base_layers, tags=["base:1"], created=CREATED)
+        self.child = ArchiveImage(
+            [*base_layers, layer_tar(3, MiB), layer_tar(4, MiB)], tags=["child:1"]
+        )
+        self.loadme = ArchiveImage(
+            [layer_tar(10, MiB), layer_tar(11, MiB), layer_tar(12, MiB)], tags=["loadme:1"]
+        )
+        self.victim = ArchiveImage(
+            [*base_layers, layer_tar(20, MiB), layer_tar(21, MiB)], tags=["victim:1"]
+        )
+        self.dangling = ArchiveImage([layer_tar(30, MiB), layer_tar(31, MiB)])
+        self.garbage = ArchiveImage([layer_tar(40, MiB), layer_tar(41, MiB)], tags=["junk:1"])
+        self.archives: dict[str, Path] = {}
+        for name, image in (
+            ("base", self.base),
+            ("child", self.child),
+            ("loadme", self.loadme),
+            ("victim", self.victim),
+            ("dangling", self.dangling),
+            ("garbage", self.garbage),
+        ):
+            path = scratch / f"{name}.tar"
+            path.write_bytes(docker_archive([image]))
+            self.archives[name] = path
+        self.layer = scratch / "layer.tar"
+        self.layer.write_bytes(layer_tar(50, 2 * MiB))
+        with made.open() as catalog:
+            self.load(catalog, "base")
+            self.load(catalog, "child")
+
+    def load(self, catalog: Catalog, name: str) -> None:
+        load_archive(catalog, self.archives[name])
+
+    def scenarios(self) -> list[Scenario]:
+        def untag(*names: str) -> Callable[[Catalog], None]:
+            def prepare(catalog: Catalog) -> None:
+                remove_images(catalog, list(names), force=True)
+
+            return prepare
+
+        def present(name: str, archive: str) -> Callable[[Catalog], None]:
+            def prepare(catalog: Catalog) -> None:
+                if not _exists(catalog, name):
+                    self.load(catalog, archive)
+
+            return prepare
+
+        def dangling_present(catalog: Catalog) -> None:
+            load_archive(catalog, self.archives["dangling"])
+
+        def no_dangling(catalog: Catalog) -> bool:
+            with catalog.database.read() as session:
+                return not list_images(
+                    session=session, filters=FilterArgs({"dangling": {"true": True}})
+                )
+
+        def untag_moved(catalog: Catalog) -> None:
+            remove_images(catalog, ["moved:1"], force=True)  # base keeps base:1: an untag
+
+        def moved(catalog: Catalog) -> bool:
+            return _image_of(catalog, "moved:1") == self.base.id
+
+        def garbage(catalog: Catalog) -> None:
+            self.load(catalog, "garbage")
+            with catalog.database.write() as session:
+                session.execute(
+                    delete(ImageReference).where(ImageReference.image_id == self.garbage.id)
+                )
+                session.execute(delete(Image).where(Image.id == self.garbage.id))
+            past = time.time() - 7200
+            for layer in self.garbage.layers:
+                os.utime(catalog.store.path(sha256(layer)), (past, past))
+
+        def retry_tag(catalog: Catalog) -> None:
+            with catalog.database.write() as session:
+                tag_image(session=session, source="base:1", target="moved:1")
+
+        def collected(catalog: Catalog) -> bool:
+            return not any(catalog.store.exists(sha256(layer)) for layer in self.garbage.layers)
+
+        return [
+            Scenario(
+                "load",
+                ["load", "-q", "-i", str(self.archives["loadme"])],
+                untag("loadme:1"),
+                lambda catalog: _exists(catalog, "loadme:1"),
+                lambda catalog: load_archive(catalog, self.archives["loadme"]),
+            ),
+            Scenario(
+                "squash",
+                ["image", "squash", "child:1", "-t", "flat:1"],
+                untag("flat:1"),
+                lambda catalog: _exists(catalog, "flat:1"),
+                lambda catalog: squash_image(catalog, "child:1", tags=["flat:1"]),
+            ),
+            Scenario(
+                "rmi",
+                ["rmi", "victim:1"],
+                present("victim:1", "victim"),
+                lambda catalog: not _exists(catalog, "victim:1"),
+                # Done already if the kill came after the commit: "No such image" then.
+                lambda catalog: remove_images(catalog, ["victim:1"], force=True),
+            ),
+            Scenario(
+                "prune",
+                ["image", "prune", "-f"],
+                dangling_present,
+                no_dangling,
+                lambda catalog: prune_images(catalog, FilterArgs({"dangling": {"true": True}})),
+            ),
+            Scenario(
+                "tag",
+                ["tag", "base:1", "moved:1"],
+                untag_moved,
+                moved,
+                retry_tag,
+            ),
+            Scenario(
+                "append",
+                ["image", "append", "base:1", str(self.layer), "-t", "app:1", "--created", CREATED],
+                untag("app:1"),
+                lambda catalog: _exists(catalog, "app:1"),
+                lambda catalog: append_image(
+                    catalog, "base:1", self.layer, tags=["app:1"], created=CREATED
+                ),
+            ),
+            Scenario("gc", ["gc"], garbage, collected, collect_garbage),
+        ]
+
+
+class Runner:
+    """Runs commands through the zygote, optionally killing them after a delay."""
+
+    def __init__(self, made: TrialCatalog, zygote: Zygote, scratch: Path) -> None:
+        self.made = made
+        self.zygote = zygote
+        self.stdout = scratch / "stdout"
+        self.stderr = scratch / "stderr"
+        self.scratch = scratch
+
+    def run(self, argv: list[str], *, kill_after: float | None = None) -> tuple[int, float]:
+        """Run `catalog ARGV...`; (status, seconds). Killed with SIGKILL after
+        `kill_after` seconds if still running (status -9 then)."""
+        pid = self.zygote.start(
+            argv, env=self.made.env(), cwd=self.scratch, stdout=self.stdout, stderr=self.stderr
+        )
+        watch = Stopwatch()
+        if kill_after is not None:
+            time.sleep(kill_after)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        status = self.zygote.wait()
+        return status, watch.seconds
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
+
+
+def _after(
+    catalog: Catalog, retry: Callable[[Catalog], object], done: Callable[[Catalog], bool], what: str
+) -> list[str]:
+    """Checks 1-3 of the module doc; the problems found."""
+    problems = [f"{what}: fsck: {line}" for line in fsck_errors(catalog)]
+    try:
+        retry(catalog)
+    except Exception as exc:  # any failure of the retry is the trial's failure
+        problems.append(f"{what}: the retry failed: {type(exc).__name__}: {exc}")
+    else:
+        if not done(catalog):
+            problems.append(f"{what}: the retry succeeded but its effect is missing")
+    problems += [f"{what}: left after gc: {line}" for line in leftovers_after_gc(catalog)]
+    return problems
+
+
+def _kill_scenario(
+    made: TrialCatalog, runner: Runner, scenario: Scenario, trials: int, chooser: random.Random
+) -> Tally:
+    tally = Tally()
+    watch = Stopwatch()
+    with made.open() as catalog:
+        # The CLI's own start-up (typer building the command tree): kills there prove
+        # nothing, so the delays are drawn from what comes after.
+        startup = statistics.median(runner.run(["--version"])[1] for _ in range(3))
+        spans = []
+        for _ in range(2):
+            scenario.prepare(catalog)
+            status, seconds = runner.run(scenario.argv)
+            if status != 0:
+                _, stderr = runner.output()
+                tally.failures.append(f"{scenario.name}: the calibration run failed: {stderr}")
+                return tally
+            spans.append(seconds)
+        tally.span = statistics.median(spans)
+        tally.startup = min(startup, tally.span / 2)
+        for index in range(trials):
+            scenario.prepare(catalog)
+            delay = chooser.uniform(tally.startup, tally.span)
+            status, _ = runner.run(scenario.argv, kill_after=delay)
+            what = f"{scenario.name} killed after {delay * 1000:.0f} ms (trial {index})"
+            tally.trials += 1
+            if status == -signal.SIGKILL:
+                tally.killed += 1
+            elif status != 0:
+                _, stderr = runner.output()
+                tally.failures.append(f"{what}: exited {status} before the kill: {stderr[-300:]}")
+                continue
+            problems = _after(catalog, scenario.retry, scenario.done, what)
+            if problems:
+                tally.failures.append("; ".join(problems))
+    tally.seconds = watch.seconds
+    return tally
+
+
+# --- catalog serve ---
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Request:
+    name: str
+    method: str
+    path: str
+    prepare: Callable[[Catalog], None]
+    scenario: str  # the scenario whose retry and check it shares
+    body: Path | None = None
+    json: dict[str, object] | None = None
+
+
+def _untag(name: str) -> Callable[[Catalog], None]:
+    def prepare(catalog: Catalog) -> None:
+        remove_images(catalog, [name], force=True)
+
+    return prepare
+
+
+def _serve_requests(fixtures: Fixtures) -> list[_Request]:
+    """Requests for the server, each the Engine API form of one scenario."""
+    scenarios = {scenario.name: scenario for scenario in fixtures.scenarios()}
+    return [
+        _Request(
+            "POST /images/load",
+            "POST",
+            "/images/load?quiet=1",
+            scenarios["load"].prepare,
+            "load",
+            body=fixtures.archives["loadme"],
+        ),
+        _Request(
+            "POST /images/{name}/tag",
+            "POST",
+            "/images/base:1/tag?repo=moved&tag=1",
+            scenarios["tag"].prepare,
+            "tag",
+        ),
+        _Request(
+            "DELETE /images/{name}", "DELETE", "/images/victim:1", scenarios["rmi"].prepare, "rmi"
+        ),
+        _Request(
+            "POST /images/prune", "POST", "/images/prune", scenarios["prune"].prepare, "prune"
+        ),
+        _Request(
+            "POST /catalog/images/{name}/squash",
+            "POST",
+            "/catalog/images/child:1/squash",
+            scenarios["squash"].prepare,
+            "squash",
+            json={"tags": ["flat:1"]},
+        ),
+    ]
+
+
+class _Server:
+    """`catalog serve` through the zygote, on a free port."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.port = _free_port()
+        self.pid = runner.zygote.start(
+            ["serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=runner.made.env(),
+            cwd=runner.scratch,
+            stdout=runner.stdout,
+            stderr=runner.stderr,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
+                return
+            time.sleep(0.02)
+        raise RuntimeError("catalog serve did not start listening")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def send(self, request: _Request) -> httpx.Response:
+        content = request.body.read_bytes() if request.body is not None else None
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            return client.request(request.method, request.path, content=content, json=request.json)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+        return self.runner.zygote.wait()
+
+
+def _kill_serve(
+    made: TrialCatalog, runner: Runner, fixtures: Fixtures, trials: int, chooser: random.Random
+) -> Tally:
+    tally = Tally()
+    watch = Stopwatch()
+    requests = _serve_requests(fixtures)
+    scenarios = {scenario.name: scenario for scenario in fixtures.scenarios()}
+    with made.open() as catalog:
+        spans: dict[str, float] = {}
+        server = _Server(runner)
+        try:
+            for request in requests:
+                request.prepare(catalog)
+                timer = Stopwatch()
+                answer = server.send(request)
+                spans[request.name] = timer.seconds
+                if answer.status_code >= 300:
+                    tally.failures.append(f"serve: calibration {request.name}: {answer.text}")
+        finally:
+            server.stop()
+        if tally.failures:
+            return tally
+        tally.span = statistics.median(spans.values())
+        for index in range(trials):
+            request = requests[index % len(requests)]
+            request.prepare(catalog)
+            delay = chooser.uniform(0, spans[request.name])
+            what = f"serve killed {delay * 1000:.0f} ms into {request.name} (trial {index})"
+            server = _Server(runner)
+
+            def send(request: _Request = request, server: _Server = server) -> None:
+                # The connection dies with the server: that is the point.
+                with contextlib.suppress(httpx.HTTPError):
+                    server.send(request)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            time.sleep(delay)
+            status = server.stop(signal.SIGKILL)
+            sender.join()
+            tally.trials += 1
+            if status == -signal.SIGKILL:
+                tally.killed += 1
+            _, stderr = runner.output()
+            problems = []
+            if "Traceback" in stderr:
+                problems.append(f"{what}: the server logged a traceback: {stderr[-300:]}")
+            scenario = scenarios[request.scenario]
+            problems += _after(catalog, scenario.retry, scenario.done, what)
+            if problems:
+                tally.failures.append("; ".join(problems))
+    tally.seconds = watch.seconds
+    return tally
+
+
+def run(settings: RunSettings) -> list[ClassResult]:
+    trials = 100 if settings.full else 10
+    chooser = random.Random(settings.seed)  # noqa: S311 - kill delays reproducible by seed
+    results: list[ClassResult] = []
+    scratch = settings.workdir / "kills-files"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with trial_catalog(settings, "kills") as made, Zygote() as zygote:
+        fixtures = Fixtures(made, scratch)
+        runner = Runner(made, zygote, scratch)
+        tallies = [
+            (scenario.name, _kill_scenario(made, runner, scenario, trials, chooser))
+            for scenario in fixtures.scenarios()
+        ]
+        tallies.append(("serve", _kill_serve(made, runner, fixtures, trials, chooser)))
+    for name, tally in tallies:
+        details = [
+            f"- {tally.trials} kills at a uniform random delay between"
+            f" {tally.startup * 1000:.0f} ms (the CLI's start-up) and"
+            f" {tally.span * 1000:.0f} ms (the whole command; seed {settings.seed}):"
+            f" {tally.killed} landed while it ran, the others after it had finished."
+            if name != "serve"
+            else f"- {tally.trials} kills of the server at a uniform random delay within the"
+            f" request (median {tally.span * 1000:.0f} ms; seed {settings.seed}), the requests"
+            f" in turn: load, tag, delete, prune, squash; {tally.killed} landed while it ran.",
+            "- After each: fsck clean, the operation run again succeeds, and gc leaves"
+            " nothing behind.",
+            *(f"- FAILED: {line}" for line in tally.failures[:10]),
+        ]
+        label = "catalog serve mid-request" if name == "serve" else name
+        results.append(
+            ClassResult(
+                f"kill -9: {label}",
+                settings.backend,
+                tally.trials,
+                len(tally.failures),
+                tally.seconds,
+                details,
+            )
+        )
+    return results
