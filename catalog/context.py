@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
@@ -12,6 +13,7 @@ from catalog.db.schema import ensure_schema
 from catalog.errors import CatalogError
 from catalog.settings import Location
 from catalog.storage.content import ContentStore
+from catalog.storage.reserve import keep_reserve
 
 
 @dataclass
@@ -19,6 +21,9 @@ class Catalog:
     location: Location
     database: Database
     store: ContentStore
+    # What the user should know about how the catalog was opened (a released reserve on
+    # a full disk): the CLI prints each as a warning, the server logs it.
+    notices: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         self.database.dispose()
@@ -42,6 +47,13 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
         raise CatalogError(
             f"cannot create the catalog root {location.root}: {exc.strerror}"
         ) from None
+    notices = []
+    if location.database_url.get_backend_name() == "sqlite":
+        database_file = location.database_url.database
+        if database_file and database_file != ":memory:" and not database_file.startswith("file:"):
+            notice = keep_reserve(Path(database_file))
+            if notice is not None:
+                notices.append(notice)
     engine = create_catalog_engine(location.database_url)
     database = Database(engine)
     try:
@@ -57,4 +69,9 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
     except BaseException:
         database.dispose()
         raise
-    return Catalog(location=location, database=database, store=ContentStore(location.blobs_dir))
+    return Catalog(
+        location=location,
+        database=database,
+        store=ContentStore(location.blobs_dir),
+        notices=notices,
+    )

@@ -33,6 +33,8 @@ def open_from(ctx: typer.Context, *, check_schema: bool = True) -> Catalog:
     cli_state = state(ctx)
     if cli_state._catalog is None:
         catalog = open_catalog(cli_state.location, check_schema=check_schema)
+        for notice in catalog.notices:
+            warn_on_stderr(notice)
         cli_state._catalog = catalog
         ctx.find_root().call_on_close(catalog.close)
     return cli_state._catalog
