@@ -29,7 +29,14 @@ from catalog.settings import Location, normalize_database_url
 from catalog.storage.content import BLOBS_DIRNAME
 
 # Files a healthy catalog root holds, besides blob files with rows.
-ROOT_FILES = {"catalog.db", "catalog.db-wal", "catalog.db-shm", BLOBS_DIRNAME, "tmp"}
+ROOT_FILES = {
+    "catalog.db",
+    "catalog.db-wal",
+    "catalog.db-shm",
+    "catalog.db.reserve",
+    BLOBS_DIRNAME,
+    "tmp",
+}
 
 
 @dataclass(frozen=True)
