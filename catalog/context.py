@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +36,15 @@ class Catalog:
         self.close()
 
 
-def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
+def open_catalog(
+    location: Location, *, check_schema: bool = True, use_reserve: bool = True
+) -> Catalog:
     """Open (and on first use create) the catalog at `location`.
 
     With `check_schema`, a new empty database is migrated to the current schema and one at
-    another revision is refused (SchemaOutOfDate names `catalog db upgrade`).
+    another revision is refused (SchemaOutOfDate names `catalog db upgrade`). With
+    `use_reserve`, a full disk makes it release the space kept back beside a SQLite file
+    (catalog.storage.reserve), so that this command can run; without, it keeps it.
     """
     try:
         location.root.mkdir(parents=True, exist_ok=True)
@@ -51,7 +56,7 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
     if location.database_url.get_backend_name() == "sqlite":
         database_file = location.database_url.database
         if database_file and database_file != ":memory:" and not database_file.startswith("file:"):
-            notice = keep_reserve(Path(database_file))
+            notice = keep_reserve(Path(database_file), release=use_reserve)
             if notice is not None:
                 notices.append(notice)
     engine = create_catalog_engine(location.database_url)
@@ -65,6 +70,7 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
             raise
         raise DatabaseFailure(
             f"cannot open the database {location.display_url}: {database_reason(exc)}"
+            + _read_only_hint(location)
         ) from None
     except BaseException:
         database.dispose()
@@ -75,3 +81,16 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
         store=ContentStore(location.blobs_dir),
         notices=notices,
     )
+
+
+def _read_only_hint(location: Location) -> str:
+    """` (its file system is read-only)` when that is why SQLite could not open its file:
+    SQLite itself only says "unable to open database file"."""
+    database = location.database_url.database
+    if location.database_url.get_backend_name() != "sqlite" or not database:
+        return ""
+    try:
+        read_only = bool(os.statvfs(Path(database).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return ""
+    return " (its file system is read-only)" if read_only else ""

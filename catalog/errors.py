@@ -77,7 +77,8 @@ def os_failure(error: OSError, doing: str) -> SystemFailure:
     storing layer sha256:...`; the file is named when `doing` does not already."""
     reason = error.strerror or str(error) or type(error).__name__
     reason = reason[:1].lower() + reason[1:]
+    message = f"{reason} while {doing}"
     filename = error.filename
     if filename is not None and str(filename) not in doing:
-        reason = f"{reason}: {filename}"
-    return SystemFailure(f"{reason} while {doing}", error.errno)
+        message = f"{message}: {filename}"
+    return SystemFailure(message, error.errno)

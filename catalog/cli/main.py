@@ -40,7 +40,7 @@ from catalog.cli.state import CliState, open_from
 from catalog.db import schema
 from catalog.db.failures import as_catalog_error
 from catalog.docker.humanize import human_size
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, os_failure
 from catalog.services.info import count_rows
 from catalog.settings import DATABASE_URL_ENV, ROOT_ENV
 
@@ -58,11 +58,26 @@ class CatalogGroup(TyperGroup):
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:
-            failure = as_catalog_error(exc, _database_shown(ctx))
+            if isinstance(exc, OSError) and _while_writing_output(exc):
+                failure: CatalogError | None = os_failure(exc, "writing the output")
+            else:
+                failure = as_catalog_error(exc, _database_shown(ctx))
             if failure is None:
                 raise
             _print_error(failure)
             raise typer.Exit(failure.exit_code) from None
+
+
+def _while_writing_output(error: OSError) -> bool:
+    """Whether `error` came from printing (typer.echo): a full disk or a closed pipe
+    under stdout, which the message should say rather than leave unnamed."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if code.co_name == "echo" and "typer" in code.co_filename:
+            return True
+        traceback = traceback.tb_next
+    return False
 
 
 def _print_error(error: CatalogError) -> None:

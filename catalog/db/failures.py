@@ -44,13 +44,28 @@ def is_database_condition(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError
 
 
+def _first_cause(error: BaseException) -> BaseException:
+    """The earliest database condition `error` was raised while handling: after an I/O
+    error SQLite ends the transaction itself, and what SQLAlchemy then fails to do (roll
+    back to a savepoint that is gone) says nothing of why."""
+    earliest = error
+    seen = {id(error)}
+    current = error.__context__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if is_database_condition(current):
+            earliest = current
+        current = current.__context__
+    return earliest
+
+
 def as_catalog_error(error: BaseException, database: str) -> CatalogError | None:
     """The one-line error for `error`, naming the database (`database`, its URL without
     password) for a database condition; None if `error` is a bug."""
     if isinstance(error, CatalogError):
         return error
     if is_database_condition(error):
-        return DatabaseFailure(f"database {database}: {database_reason(error)}")
+        return DatabaseFailure(f"database {database}: {database_reason(_first_cause(error))}")
     if isinstance(error, OSError):
         reason = error.strerror or str(error) or type(error).__name__
         reason = reason[:1].lower() + reason[1:]

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from catalog.db.engine import writer_engine
 from catalog.db.models import Base
-from catalog.errors import CatalogError, InvalidArgument, SchemaOutOfDate
+from catalog.errors import CatalogError, InvalidArgument, SchemaOutOfDate, os_failure
 
 # Any constant works: it only has to be the same for every catalog process.
 _PG_MIGRATION_LOCK = 0x636174616C6F67  # "catalog"
@@ -54,6 +54,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
+        # Alembic reads a directory it cannot list as empty: say why, if that is why.
+        versions = migrations_dir() / "versions"
+        try:
+            next(versions.iterdir(), None)
+        except OSError as exc:
+            raise os_failure(exc, "reading catalog's migrations") from None
         raise RuntimeError("catalog has no migrations")
     return head
 

@@ -164,6 +164,7 @@ def _ingest(
             expected_size=source.size,
             limits=limits,
             description=description,
+            storing=f"layer {image.config.diff_ids[position]}",
         )
     finally:
         raw.close()

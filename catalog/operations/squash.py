@@ -49,8 +49,9 @@ Fault points (catalog.faults), where the tests stop a squash as a kill would:
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +65,7 @@ from catalog.domain.changeset import squash_layers
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import format_timestamp, parse_config
 from catalog.domain.reference import Named
-from catalog.errors import Conflict, InvalidArgument
+from catalog.errors import Conflict, InvalidArgument, os_failure
 from catalog.faults import fault_point
 from catalog.operations.leases import Lease
 from catalog.services.images import StoredLayer, register_image, set_reference
@@ -276,6 +277,15 @@ def squashed_config(
     return json.dumps(new, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+@contextlib.contextmanager
+def _storing(what: str) -> Iterator[None]:
+    """A failure of the disk (no space, an I/O error) as one line naming what was stored."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_failure(exc, f"storing {what}") from None
+
+
 def squash_image(
     catalog: Catalog,
     term: str,
@@ -317,7 +327,7 @@ def squash_image(
     with Lease(catalog, purpose="squashing") as lease:
         if lease.hold([layer.diff_id for layer in (*plan.base, *plan.squashed)], require_rows=True):
             raise Conflict(f"image {plan.image_id} was deleted while squashing")
-        with store.writer() as writer:
+        with _storing(f"the squashed layer of {plan.image_id}"), store.writer() as writer:
 
             def progress(done: int, total: int) -> None:
                 if done == max(1, total // 2):

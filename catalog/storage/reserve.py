@@ -8,6 +8,8 @@ room, and each command, as it opens the catalog:
 
 * releases it when the file system holding the database has less than `RESERVE_BYTES`
   free, and says so: that command (a listing, an rmi) can then run and free space;
+  commands that add data (load, append, squash, pull) never do: the space is for the
+  commands that free it;
 * makes it again when there is room: at least `RESERVE_BYTES * REFILL_FACTOR` free.
 
 PostgreSQL keeps its files elsewhere: nothing is reserved for it.
@@ -56,17 +58,17 @@ def _allocate(path: Path, size: int) -> None:
     temporary.replace(path)
 
 
-def keep_reserve(database_file: Path) -> str | None:
-    """Release or make the reserve beside `database_file` (module doc); a sentence to
-    tell the user when it was released, else None. Never fails: a reserve that cannot be
-    made is simply not there."""
+def keep_reserve(database_file: Path, *, release: bool = True) -> str | None:
+    """Release (if `release`) or make the reserve beside `database_file` (module doc); a
+    sentence to tell the user when it was released, else None. Never fails: a reserve
+    that cannot be made is simply not there."""
     directory = database_file.parent
     reserve = database_file.with_name(database_file.name + RESERVE_SUFFIX)
     free = _free_bytes(directory)
     if free is None:
         return None
     if reserve.exists():
-        if free >= RESERVE_BYTES:
+        if free >= RESERVE_BYTES or not release:
             return None
         with contextlib.suppress(OSError):
             reserve.unlink()

@@ -731,3 +731,19 @@ def test_killed_squash_leaves_the_catalog_as_it_was(
     assert catalog.store.temporary_files() == []
     checked = run_catalog("fsck")
     assert (checked.returncode, checked.stdout) == (0, ""), checked.stderr
+
+
+def test_a_terminated_squash_leaves_no_temporary_file(
+    run_catalog: Run, catalog: Catalog, images: ImageBuilder
+) -> None:
+    """SIGTERM (not a kill) half-way through the new layer: the CLI unwinds, its temporary
+    file and its lease go, and it exits with a signal's status (the issue's leftover)."""
+    build(images)
+    before = table_rows(catalog)
+    terminated = run_catalog(
+        "image", "squash", "child:1", "-t", "flat:1", killed_at="term:squash:layer-partial"
+    )
+    assert terminated.returncode == 128 + 15, (terminated.stdout, terminated.stderr)
+    assert "Traceback" not in terminated.stderr
+    assert catalog.store.temporary_files() == []
+    assert table_rows(catalog) == before
