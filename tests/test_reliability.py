@@ -40,3 +40,9 @@ def test_kills(tmp_path: Path) -> None:
     from benchmarks.reliability import kills
 
     assert_no_failures(kills.run(bounded(tmp_path)))
+
+
+def test_iofaults(tmp_path: Path) -> None:
+    from benchmarks.reliability import iofaults
+
+    assert_no_failures(iofaults.run(bounded(tmp_path)))

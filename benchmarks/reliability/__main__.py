@@ -25,6 +25,7 @@ from benchmarks.reliability.results import ClassResult, RunSettings, render
 CLASSES: tuple[str, ...] = (
     "leases",
     "kills",
+    "iofaults",
 )
 
 OUTPUT = Path(__file__).resolve().parents[1] / "RELIABILITY.md"

@@ -57,8 +57,10 @@ class TrialCatalog:
 
     @contextmanager
     def open(self) -> Iterator[Catalog]:
+        """The harness's own view: it never takes the space kept back for a full disk
+        (catalog.storage.reserve), which is the commands' under test."""
         location = Location(root=self.root, database_url=normalize_database_url(self.url_text))
-        catalog = open_catalog(location)
+        catalog = open_catalog(location, use_reserve=False)
         try:
             yield catalog
         finally:

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,11 @@ def _child(request: dict[str, Any]) -> None:
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        except BaseException:
+            # What the interpreter does with an uncaught exception: the traceback is
+            # what the trial looks for.
+            traceback.print_exc()
+            code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
