@@ -52,16 +52,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:
-        # Alembic reads a directory it cannot list as empty: say why, if that is why.
-        versions = migrations_dir() / "versions"
-        try:
-            next(versions.iterdir(), None)
-        except OSError as exc:
-            raise os_failure(exc, "reading catalog's migrations") from None
-        raise RuntimeError("catalog has no migrations")
-    return head
+    # Alembic reads a directory it cannot list (an I/O error) as empty: so "no revision"
+    # is read again once, and if the directory cannot be listed, that is the error.
+    for _ in range(2):
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if head is not None:
+            return head
+    versions = migrations_dir() / "versions"
+    try:
+        next(versions.iterdir(), None)
+    except OSError as exc:
+        raise os_failure(exc, "reading catalog's migrations") from None
+    raise RuntimeError("catalog has no migrations")
 
 
 def current_revision(connection: Connection) -> str | None:
