@@ -46,3 +46,9 @@ def test_iofaults(tmp_path: Path) -> None:
     from benchmarks.reliability import iofaults
 
     assert_no_failures(iofaults.run(bounded(tmp_path)))
+
+
+def test_concurrency(tmp_path: Path) -> None:
+    from benchmarks.reliability import concurrency
+
+    assert_no_failures(concurrency.run(bounded(tmp_path)))

@@ -26,6 +26,7 @@ CLASSES: tuple[str, ...] = (
     "leases",
     "kills",
     "iofaults",
+    "concurrency",
 )
 
 OUTPUT = Path(__file__).resolve().parents[1] / "RELIABILITY.md"
