@@ -101,7 +101,7 @@ class Sizes:
 
 
 FULL = Sizes(workers=8, operations=200, readers=4, clients=32, requests=50)
-BOUNDED = Sizes(workers=8, operations=15, readers=4, clients=32, requests=4)
+BOUNDED = Sizes(workers=6, operations=12, readers=2, clients=16, requests=4)
 
 
 # --- What the writers do ---

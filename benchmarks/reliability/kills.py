@@ -42,6 +42,9 @@ from benchmarks.reliability.zygote import Zygote
 from catalog.context import Catalog
 from catalog.operations.removal import remove_images
 
+# Runs of each command, unkilled, to measure how long it takes.
+CALIBRATION_RUNS = 1
+
 
 @dataclass
 class Tally:
@@ -54,16 +57,18 @@ class Tally:
 
 
 def _kill_scenario(
-    made: TrialCatalog, runner: Runner, scenario: Scenario, trials: int, chooser: random.Random
+    made: TrialCatalog,
+    runner: Runner,
+    scenario: Scenario,
+    trials: int,
+    chooser: random.Random,
+    startup: float,
 ) -> Tally:
     tally = Tally()
     watch = Stopwatch()
     with made.open() as catalog:
-        # The CLI's own start-up (typer building the command tree): kills there prove
-        # nothing, so the delays are drawn from what comes after.
-        startup = statistics.median(runner.run(["--version"])[1] for _ in range(3))
         spans = []
-        for _ in range(2):
+        for _ in range(CALIBRATION_RUNS):
             scenario.prepare(catalog)
             status, seconds = runner.run(scenario.argv)
             if status != 0:
@@ -258,8 +263,11 @@ def run(settings: RunSettings) -> list[ClassResult]:
     with trial_catalog(settings, "kills") as made, Zygote() as zygote:
         fixtures = Fixtures(made, scratch)
         runner = Runner(made, zygote, scratch)
+        # The CLI's own start-up (typer building the command tree): kills there prove
+        # nothing, so the delays are drawn from what comes after.
+        startup = statistics.median(runner.run(["--version"])[1] for _ in range(3))
         tallies = [
-            (scenario.name, _kill_scenario(made, runner, scenario, trials, chooser))
+            (scenario.name, _kill_scenario(made, runner, scenario, trials, chooser, startup))
             for scenario in fixtures.scenarios()
         ]
         tallies.append(("serve", _kill_serve(made, runner, fixtures, trials, chooser)))
