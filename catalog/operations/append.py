@@ -304,32 +304,46 @@ def append_image(
     # The base's layers and the new one are held until the rows commit
     # (catalog.operations.leases): no rmi, prune or gc removes their files meanwhile.
     with Lease(catalog, purpose="appending") as lease:
-        base_image: _Base | None = None
-        if base != SCRATCH:
-            with catalog.database.read() as session:
-                base_image = _read_base(session=session, base=base)
-            if lease.hold([layer.diff_id for layer in base_image.layers], require_rows=True):
-                raise Conflict(f"image {base_image.id} was deleted while appending")
+        return _append(catalog, lease, base, layer, references, parsed_labels, created_at, message)
 
-        stored = _store_layer(catalog, layer, lease)
-        raw = child_config(
-            base_image.document if base_image is not None else None,
-            diff_id=stored.diff_id,
-            created=created_at,
-            created_by=f"catalog image append {layer_name(layer)}",
-            comment=message,
-            labels=parsed_labels,
+
+def _append(
+    catalog: Catalog,
+    lease: Lease,
+    base: str,
+    layer: Path,
+    references: list[Named],
+    parsed_labels: dict[str, str],
+    created_at: datetime,
+    message: str | None,
+) -> str:
+    """`append_image` once its arguments are checked, holding its blobs in `lease`."""
+    base_image: _Base | None = None
+    if base != SCRATCH:
+        with catalog.database.read() as session:
+            base_image = _read_base(session=session, base=base)
+        if lease.hold([held.diff_id for held in base_image.layers], require_rows=True):
+            raise Conflict(f"image {base_image.id} was deleted while appending")
+
+    stored = _store_layer(catalog, layer, lease)
+    raw = child_config(
+        base_image.document if base_image is not None else None,
+        diff_id=stored.diff_id,
+        created=created_at,
+        created_by=f"catalog image append {layer_name(layer)}",
+        comment=message,
+        labels=parsed_labels,
+    )
+    config: ImageConfig = parse_config(raw)
+    layers = [*(base_image.layers if base_image is not None else []), stored]
+    with catalog.database.write() as session:
+        lease.commit(session)
+        register_image(
+            session=session,
+            config=config,
+            layers=layers,
+            parent_id=base_image.id if base_image is not None else None,
         )
-        config: ImageConfig = parse_config(raw)
-        layers = [*(base_image.layers if base_image is not None else []), stored]
-        with catalog.database.write() as session:
-            lease.commit(session)
-            register_image(
-                session=session,
-                config=config,
-                layers=layers,
-                parent_id=base_image.id if base_image is not None else None,
-            )
-            for reference in references:
-                set_reference(session=session, reference=reference, image_id=config.id)
+        for reference in references:
+            set_reference(session=session, reference=reference, image_id=config.id)
     return config.id

@@ -180,9 +180,13 @@ def _store_layers(
     *,
     progress: LoadProgress | None,
     limits: LayerLimits,
+    lease: Lease,
 ) -> dict[str, list[StoredLayer]]:
     """Phase 1: every layer of every image verified and in the store, each archive member
-    read once however many images share it."""
+    read once however many images share it; held in `lease` before the store is looked
+    at."""
+    lease.hold(_diff_ids(contents))
+    fault_point("load:leased")
     done: dict[tuple[str, str | None], IngestedLayer] = {}
     stored: dict[str, list[StoredLayer]] = {}
     for image in contents.images:
@@ -269,30 +273,44 @@ def load_archive(
     # The layers' blobs are held from before the store is looked at until the rows that
     # name them commit (catalog.operations.leases).
     with Lease(catalog, purpose="loading") as lease:
-        if isinstance(source, Archive):
-            contents = read_archive(source, platform=platform)
-            lease.hold(_diff_ids(contents))
-            fault_point("load:leased")
+        return _load(catalog, source, lease, platform, progress, limits, layer_limits)
+
+
+def _load(
+    catalog: Catalog,
+    source: Archive | Path | str | BinaryIO,
+    lease: Lease,
+    platform: Platform | None,
+    progress: LoadProgress | None,
+    limits: ArchiveLimits | None,
+    layer_limits: LayerLimits,
+) -> LoadResult:
+    """`load_archive`, holding the layers' blobs in `lease`."""
+    if isinstance(source, Archive):
+        contents = read_archive(source, platform=platform)
+        layers = _store_layers(
+            catalog.store, source, contents, progress=progress, limits=layer_limits, lease=lease
+        )
+    else:
+        temporary_dir = catalog.location.root / TEMPORARY_DIRNAME
+        with open_archive(source, temporary_dir=temporary_dir, limits=limits) as archive:
+            contents = read_archive(archive, platform=platform)
             layers = _store_layers(
-                catalog.store, source, contents, progress=progress, limits=layer_limits
+                catalog.store,
+                archive,
+                contents,
+                progress=progress,
+                limits=layer_limits,
+                lease=lease,
             )
-        else:
-            temporary_dir = catalog.location.root / TEMPORARY_DIRNAME
-            with open_archive(source, temporary_dir=temporary_dir, limits=limits) as archive:
-                contents = read_archive(archive, platform=platform)
-                lease.hold(_diff_ids(contents))
-                fault_point("load:leased")
-                layers = _store_layers(
-                    catalog.store, archive, contents, progress=progress, limits=layer_limits
-                )
-        fault_point("load:layers-stored")
-        with catalog.database.write() as session:
-            lease.commit(session)
-            loaded, renamed = register_loaded_images(
-                session=session, images=contents.images, layers=layers
-            )
-            session.flush()
-            fault_point("load:rows-written")
+    fault_point("load:layers-stored")
+    with catalog.database.write() as session:
+        lease.commit(session)
+        loaded, renamed = register_loaded_images(
+            session=session, images=contents.images, layers=layers
+        )
+        session.flush()
+        fault_point("load:rows-written")
     return LoadResult(format=contents.format, images=tuple(loaded), renamed=tuple(renamed))
 
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -321,50 +321,61 @@ def squash_image(
     # is refused now, before anything is written.
     parse_config(config_bytes(EMPTY_LAYER_DIFF_ID))
 
-    store = catalog.store
-    # Held from before the layers are read until the rows commit: the layers read and
-    # kept, then the new layer's blob before it is put in place (catalog.operations.leases).
+    # The layers read and kept, then the new layer's blob, are held until the rows
+    # commit (catalog.operations.leases): no rmi, prune or gc removes them meanwhile.
     with Lease(catalog, purpose="squashing") as lease:
-        if lease.hold([layer.diff_id for layer in (*plan.base, *plan.squashed)], require_rows=True):
-            raise Conflict(f"image {plan.image_id} was deleted while squashing")
-        with _storing(f"the squashed layer of {plan.image_id}"), store.writer() as writer:
+        return _squash(catalog, lease, plan, references, config_bytes)
 
-            def progress(done: int, total: int) -> None:
-                if done == max(1, total // 2):
-                    fault_point("squash:layer-partial", flush=writer.flush)
 
-            written = squash_layers(
-                [layer.diff_id for layer in plan.base],
-                [layer.diff_id for layer in plan.squashed],
-                store.open,
-                writer,
-                progress=progress,
-                open_stream=lambda digest: store.open(digest, verify=True),
-            )
-            blob = writer.commit(before_install=lease.hold_one)
-        fault_point("squash:layer-stored")
+def _squash(
+    catalog: Catalog,
+    lease: Lease,
+    plan: SquashPlan,
+    references: Sequence[Named],
+    config_bytes: Callable[[str], bytes],
+) -> SquashResult:
+    """`squash_image` once the plan is made, holding its blobs in `lease`."""
+    store = catalog.store
+    if lease.hold([layer.diff_id for layer in (*plan.base, *plan.squashed)], require_rows=True):
+        raise Conflict(f"image {plan.image_id} was deleted while squashing")
+    with _storing(f"the squashed layer of {plan.image_id}"), store.writer() as writer:
 
-        new_layer = StoredLayer(blob.digest, written.diff_size, blob.size)
-        config = parse_config(config_bytes(blob.digest))
-        with catalog.database.write() as session:
-            # Writers are serialized: if the original (whose layers the new image shares)
-            # or the parent is still there now, it is until this transaction commits.
-            wanted = {plan.image_id} | ({plan.parent_id} if plan.parent_id else set())
-            present = set(session.scalars(select(Image.id).where(Image.id.in_(wanted))))
-            if present != wanted:
-                missing = sorted(wanted - present)[0]
-                raise Conflict(f"image {missing} was deleted while squashing")
-            lease.commit(session)
-            register_image(
-                session=session,
-                config=config,
-                layers=[*plan.base, new_layer],
-                parent_id=plan.parent_id,
-            )
-            for reference in references:
-                set_reference(session=session, reference=reference, image_id=config.id)
-            session.flush()
-            fault_point("squash:rows-written")
+        def progress(done: int, total: int) -> None:
+            if done == max(1, total // 2):
+                fault_point("squash:layer-partial", flush=writer.flush)
+
+        written = squash_layers(
+            [layer.diff_id for layer in plan.base],
+            [layer.diff_id for layer in plan.squashed],
+            store.open,
+            writer,
+            progress=progress,
+            open_stream=lambda digest: store.open(digest, verify=True),
+        )
+        blob = writer.commit(before_install=lease.hold_one)
+    fault_point("squash:layer-stored")
+
+    new_layer = StoredLayer(blob.digest, written.diff_size, blob.size)
+    config = parse_config(config_bytes(blob.digest))
+    with catalog.database.write() as session:
+        # Writers are serialized: if the original (whose layers the new image shares)
+        # or the parent is still there now, it is until this transaction commits.
+        wanted = {plan.image_id} | ({plan.parent_id} if plan.parent_id else set())
+        present = set(session.scalars(select(Image.id).where(Image.id.in_(wanted))))
+        if present != wanted:
+            missing = sorted(wanted - present)[0]
+            raise Conflict(f"image {missing} was deleted while squashing")
+        lease.commit(session)
+        register_image(
+            session=session,
+            config=config,
+            layers=[*plan.base, new_layer],
+            parent_id=plan.parent_id,
+        )
+        for reference in references:
+            set_reference(session=session, reference=reference, image_id=config.id)
+        session.flush()
+        fault_point("squash:rows-written")
     return SquashResult(
         image_id=config.id,
         diff_id=blob.digest,
