@@ -159,6 +159,9 @@ def test_gc_releases_the_lease_of_a_killed_writer(
     assert owner_alive(row[2]) is False  # its process is gone
     assert held(catalog) == set()
     assert [p.split(":")[0] for p in problems(catalog)] == ["lease-dead"]
+    assert collect_garbage(catalog, dry_run=True).lines()[0] == (
+        f"Would release lease: {row[0]} (1 blob, owner gone)"
+    )
     report = collect_garbage(catalog, grace_seconds=0)
     assert [lease.reason for lease in report.leases] == ["owner gone"]
     assert report.lines()[-1].startswith(f"Released lease: {row[0]} (1 blob, owner gone)")
@@ -230,3 +233,18 @@ def test_without_leases_the_same_interleaving_loses_files(
         f"blob-missing: {digest}: no file in the store"
         for digest in sorted([diff_id(L1), diff_id(L2)])
     ]
+
+
+def test_fsck_repair_releases_a_dead_lease(
+    catalog: Catalog, db_url: str, root: Path, tmp_path: Path
+) -> None:
+    digest = catalog.store.write(L1).digest
+    script = tmp_path / "holder.py"
+    script.write_text(KILLED_HOLDER)
+    subprocess.run([sys.executable, str(script), str(root), db_url, digest], check=False)
+    (row,) = table_rows(catalog)["blob_leases"]
+    repaired = check_catalog(catalog, repair=True)
+    assert [o.line() for o in repaired.repairs or []] == [
+        f"Repaired: lease-dead: {row[0]}: released"
+    ]
+    assert table_rows(catalog)["blob_leases"] == []
