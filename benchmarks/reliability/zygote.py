@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import json
 import os
+import pkgutil
 import signal
 import subprocess
 import sys
@@ -33,8 +34,19 @@ from typing import Any
 _HERE = Path(__file__).resolve()
 
 
-def _child(request: dict[str, Any]) -> None:
-    """In the forked child: become `catalog ARGV...` and never return."""
+LAZY_IMPORTS = (
+    "typer._adapters",
+    "sqlite3",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql.psycopg",
+)
+
+
+def _child(request: dict[str, Any], ready: int) -> None:
+    """In the forked child: become `catalog ARGV...` and never return. With `hold`, it
+    says it is `ready` (one byte on that pipe) once set up, then waits for SIGUSR1: so
+    strace, attached after that, counts only the command's calls."""
     code = 1
     try:
         os.chdir(request["cwd"])
@@ -47,6 +59,8 @@ def _child(request: dict[str, Any]) -> None:
         stdin = os.open(os.devnull, os.O_RDONLY)
         os.dup2(stdin, 0)
         os.close(stdin)
+        os.write(ready, b"r")
+        os.close(ready)
         if request.get("hold"):
             signal.sigwait({signal.SIGUSR1})
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -73,19 +87,30 @@ def serve() -> None:
     """The zygote's loop: one request at a time, on stdin."""
     import catalog.cli.main  # noqa: F401 - the point: imported once, before any fork
 
-    # What typer imports on a command's first parse (pydantic, through its adapters):
-    # start-up cost too, not the operation's.
-    with contextlib.suppress(ImportError):
-        importlib.import_module("typer._adapters")
+    # What is imported lazily, on a command's first parse (typer's adapters, pydantic) or
+    # as the engine is made (the database drivers): Python's start-up too, not the
+    # command's own work, so a fault injected in a command lands in catalog's calls.
+    for name in LAZY_IMPORTS:
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(name)
+            if name == "psycopg":
+                for info in pkgutil.walk_packages(module.__path__, "psycopg."):
+                    with contextlib.suppress(Exception):
+                        importlib.import_module(info.name)
 
     for line in sys.stdin:
         request = json.loads(line)
         # SIGUSR1 blocked from before the fork: a child that holds never misses it.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        reader, writer = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _child(request)
+            os.close(reader)
+            _child(request, writer)
+        os.close(writer)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+        os.read(reader, 1)  # set up (or dead): only then is its PID handed out
+        os.close(reader)
         print(json.dumps({"pid": pid}), flush=True)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
