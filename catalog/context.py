@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from catalog.db.engine import Database, create_catalog_engine
+from catalog.db.failures import DatabaseFailure, database_reason, is_database_condition
 from catalog.db.schema import ensure_schema
 from catalog.errors import CatalogError
 from catalog.settings import Location
 from catalog.storage.content import ContentStore
+from catalog.storage.reserve import keep_reserve
 
 
 @dataclass
@@ -18,6 +22,9 @@ class Catalog:
     location: Location
     database: Database
     store: ContentStore
+    # What the user should know about how the catalog was opened (a released reserve on
+    # a full disk): the CLI prints each as a warning, the server logs it.
+    notices: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         self.database.dispose()
@@ -29,11 +36,15 @@ class Catalog:
         self.close()
 
 
-def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
+def open_catalog(
+    location: Location, *, check_schema: bool = True, use_reserve: bool = True
+) -> Catalog:
     """Open (and on first use create) the catalog at `location`.
 
     With `check_schema`, a new empty database is migrated to the current schema and one at
-    another revision is refused (SchemaOutOfDate names `catalog db upgrade`).
+    another revision is refused (SchemaOutOfDate names `catalog db upgrade`). With
+    `use_reserve`, a full disk makes it release the space kept back beside a SQLite file
+    (catalog.storage.reserve), so that this command can run; without, it keeps it.
     """
     try:
         location.root.mkdir(parents=True, exist_ok=True)
@@ -41,16 +52,45 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
         raise CatalogError(
             f"cannot create the catalog root {location.root}: {exc.strerror}"
         ) from None
+    notices = []
+    if location.database_url.get_backend_name() == "sqlite":
+        database_file = location.database_url.database
+        if database_file and database_file != ":memory:" and not database_file.startswith("file:"):
+            notice = keep_reserve(Path(database_file), release=use_reserve)
+            if notice is not None:
+                notices.append(notice)
     engine = create_catalog_engine(location.database_url)
     database = Database(engine)
     try:
         if check_schema:
             ensure_schema(engine)
-    except OperationalError as exc:
+    except DBAPIError as exc:
         database.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise CatalogError(f"cannot open the database {location.display_url}: {reason}") from None
+        if not is_database_condition(exc):
+            raise
+        raise DatabaseFailure(
+            f"cannot open the database {location.display_url}: {database_reason(exc)}"
+            + _read_only_hint(location)
+        ) from None
     except BaseException:
         database.dispose()
         raise
-    return Catalog(location=location, database=database, store=ContentStore(location.blobs_dir))
+    return Catalog(
+        location=location,
+        database=database,
+        store=ContentStore(location.blobs_dir),
+        notices=notices,
+    )
+
+
+def _read_only_hint(location: Location) -> str:
+    """` (its file system is read-only)` when that is why SQLite could not open its file:
+    SQLite itself only says "unable to open database file"."""
+    database = location.database_url.database
+    if location.database_url.get_backend_name() != "sqlite" or not database:
+        return ""
+    try:
+        read_only = bool(os.statvfs(Path(database).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return ""
+    return " (its file system is read-only)" if read_only else ""

@@ -60,3 +60,25 @@ class SchemaOutOfDate(CatalogError):
 
 class CorruptBlob(CatalogError):
     """A stored blob whose content no longer matches its digest."""
+
+
+class SystemFailure(CatalogError):
+    """An operating-system condition stopped the operation (no space left, an I/O error,
+    permission denied, a read-only file system): not the user's mistake and not a bug.
+    The message names what failed: `no space left on device while storing layer ...`."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+def os_failure(error: OSError, doing: str) -> SystemFailure:
+    """`error` as one line naming what was being done: `no space left on device while
+    storing layer sha256:...`; the file is named when `doing` does not already."""
+    reason = error.strerror or str(error) or type(error).__name__
+    reason = reason[:1].lower() + reason[1:]
+    message = f"{reason} while {doing}"
+    filename = error.filename
+    if filename is not None and str(filename) not in doing:
+        message = f"{message}: {filename}"
+    return SystemFailure(message, error.errno)

@@ -22,7 +22,10 @@ from benchmarks.reliability.results import ClassResult, RunSettings  # noqa: E40
 
 def settings(tmp_path: Path) -> RunSettings:
     return RunSettings(
-        full=False, seed=7, workdir=tmp_path, database_url=os.environ.get(TEST_DATABASE_URL_ENV)
+        full=False,
+        seed=7,
+        workdir=tmp_path,
+        database_url=os.environ.get(TEST_DATABASE_URL_ENV) or None,
     )
 
 
@@ -52,3 +55,31 @@ def test_serving(tmp_path: Path) -> None:
     from benchmarks.reliability import serving
 
     assert_no_failures(serving.run(settings(tmp_path)))
+
+
+@pytest.mark.slow
+def test_leases(tmp_path: Path) -> None:
+    from benchmarks.reliability import leases
+
+    assert_no_failures(leases.run(settings(tmp_path)))
+
+
+@pytest.mark.slow
+def test_kills(tmp_path: Path) -> None:
+    from benchmarks.reliability import kills
+
+    assert_no_failures(kills.run(settings(tmp_path)))
+
+
+@pytest.mark.slow
+def test_iofaults(tmp_path: Path) -> None:
+    from benchmarks.reliability import iofaults
+
+    assert_no_failures(iofaults.run(settings(tmp_path)))
+
+
+@pytest.mark.slow
+def test_concurrency(tmp_path: Path) -> None:
+    from benchmarks.reliability import concurrency
+
+    assert_no_failures(concurrency.run(settings(tmp_path)))

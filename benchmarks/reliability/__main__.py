@@ -23,6 +23,10 @@ from benchmarks.reliability.results import ClassResult, RunSettings, render
 # The classes, in the order RELIABILITY.md lists them: modules of this package, each with
 # run(settings) -> list[ClassResult].
 CLASSES: tuple[str, ...] = (
+    "leases",
+    "kills",
+    "iofaults",
+    "concurrency",
     "hostile",  # hostile input: archives, layers, command lines, requests
     "fuzz",  # Hypothesis (and, in full, Atheris) over the parsers of untrusted input
     "serving",  # catalog serve under floods, slow bodies, busy, browsers, kills

@@ -65,7 +65,7 @@ def append(
 
     The new image records BASE as its parent, as `docker build` does.
     """
-    catalog = open_from(ctx)
+    catalog = open_from(ctx, adds_data=True)
     image_id = append_image(
         catalog,
         base,

@@ -23,14 +23,15 @@ def gc(
             "--grace",
             metavar="SECONDS",
             min=0,
-            help="Keep blob files without a row and temporary files modified less than "
-            "SECONDS ago: a load, append or squash writes its blobs before it commits their "
-            "rows. 0 is safe only when nothing else writes to the catalog.",
+            help="Keep files modified less than SECONDS ago when their writer cannot be "
+            "told (written by an older catalog or on another host): blob files without a "
+            "row or a lease, and temporary files. What a running writer on this machine "
+            "relies on is kept whatever SECONDS is.",
         ),
     ] = DEFAULT_GRACE_SECONDS,
 ) -> None:
-    """Remove layers no image uses, blobs nothing references and temporary files a crash
-    left; print what was reclaimed."""
+    """Remove layers no image uses, blobs nothing references or holds, and what killed
+    writers left (temporary files, leases); print what was reclaimed."""
     catalog = open_from(ctx)
     report = collect_garbage(catalog, dry_run=dry_run, grace_seconds=grace)
     for line in report.lines():

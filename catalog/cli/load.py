@@ -97,7 +97,7 @@ def load(
 ) -> None:
     """Load images from a tar archive or STDIN, as `docker load` does."""
     wanted = parse_platform(platform) if platform is not None else None
-    catalog = open_from(ctx)
+    catalog = open_from(ctx, adds_data=True)
     if input_path is None:
         stdin = typer.get_binary_stream("stdin")
         if stdin.isatty():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,22 +38,61 @@ from catalog.cli.helptext import PLAIN_HELP, use_plain_help
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import CliState, open_from
 from catalog.db import schema
+from catalog.db.failures import as_catalog_error
 from catalog.docker.humanize import human_size
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, os_failure
 from catalog.services.info import count_rows
 from catalog.settings import DATABASE_URL_ENV, ROOT_ENV
 
 
 class CatalogGroup(TyperGroup):
-    """Turns a CatalogError anywhere below into one line on stderr and its exit code."""
+    """Turns a CatalogError anywhere below into one line on stderr and its exit code, and
+    so an operating-system or database condition (a full disk, a read-only store, a
+    locked or corrupt database: catalog.db.failures); only a bug shows a traceback."""
 
     # Typer's click context class is private (typer._click), hence Any.
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CatalogError as exc:
-            typer.echo(f"Error: {exc.message}", err=True)
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if isinstance(exc, OSError) and _while_writing_output(exc):
+                failure: CatalogError | None = os_failure(exc, "writing the output")
+            else:
+                failure = as_catalog_error(exc, _database_shown(ctx))
+            if failure is None:
+                raise
+            _print_error(failure)
+            raise typer.Exit(failure.exit_code) from None
+
+
+def _while_writing_output(error: OSError) -> bool:
+    """Whether `error` came from printing (typer.echo): a full disk or a closed pipe
+    under stdout, which the message should say rather than leave unnamed."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if code.co_name == "echo" and "typer" in code.co_filename:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def _print_error(error: CatalogError) -> None:
+    # Even the error line may not get out (stderr on a full disk, a closed pipe).
+    with contextlib.suppress(OSError):
+        typer.echo(f"Error: {error.message}", err=True)
+
+
+def _database_shown(ctx: Any) -> str:
+    """The database the command was pointed at, as an error names it."""
+    obj = ctx.obj
+    try:
+        return obj.location.display_url if isinstance(obj, CliState) else "(unknown)"
+    except CatalogError:
+        return "(unknown)"
 
 
 app = typer.Typer(
@@ -181,6 +222,14 @@ def info(
 use_plain_help(app)
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds as an exception does, so that every `with` block runs its clean-up
+    (a squash's or a load's temporary file is removed, a lease released); the exit
+    status is a signal's, 128 + 15."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminated)
     app(prog_name="catalog")

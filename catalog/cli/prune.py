@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.state import open_from
+from catalog.cli.state import open_from, warn_on_stderr
 from catalog.docker.filters import parse_filter_flags
 from catalog.docker.humanize import human_size
 from catalog.operations.removal import prune_images
@@ -41,7 +41,7 @@ def prune(
         if not typer.confirm(f"{warning}\nAre you sure you want to continue?", default=False):
             typer.echo("Error: image prune has been cancelled", err=True)
             raise typer.Exit(1)
-    report = prune_images(open_from(ctx), args)
+    report = prune_images(open_from(ctx), args, warn=warn_on_stderr)
     if report.images_deleted:
         lines = ["Deleted Images:"]
         for record in report.images_deleted:

@@ -153,7 +153,7 @@ def pull_command(
     wanted = parse_platform(platform) if platform is not None else None
     named, defaulted = parse_pull_reference(reference, all_tags=all_tags)
     settings = _settings(ctx, insecure)
-    catalog = open_from(ctx)
+    catalog = open_from(ctx, adds_data=True)
     if defaulted and not quiet:
         typer.echo("Using default tag: latest")
     if all_tags and not quiet:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from catalog.cli.state import open_from
+from catalog.cli.state import open_from, warn_on_stderr
 from catalog.errors import NotFound
 from catalog.operations.removal import remove_images
 
@@ -29,7 +29,9 @@ def remove(
     printed at the end and make the exit status 1 (with --force, "No such image" ones do
     not).
     """
-    deletion = remove_images(open_from(ctx), images, force=force, prune=not no_prune)
+    deletion = remove_images(
+        open_from(ctx), images, force=force, prune=not no_prune, warn=warn_on_stderr
+    )
     for record in deletion.records:
         if "Deleted" in record:
             typer.echo(f"Deleted: {record['Deleted']}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from catalog.cli.state import open_from
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, os_failure
 from catalog.operations.save import save_images, save_images_to_path
 
 
@@ -48,9 +48,8 @@ def save(
             stream.flush()
     except OSError as exc:
         # Disk full, a closed pipe, an unreadable blob: the user's environment, one line.
-        reason = exc.strerror or str(exc)
-        where = f": {exc.filename}" if exc.filename else ""
-        raise CatalogError(f"failed to save image: {reason}{where}") from None
+        target = output if output is not None else "standard output"
+        raise os_failure(exc, f"saving to {target}") from None
 
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:

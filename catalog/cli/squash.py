@@ -60,7 +60,7 @@ def squash(
     PARENT's filesystem and IMAGE's (the whole filesystem, with no whiteouts, when there
     is no parent). IMAGE itself is not changed.
     """
-    catalog = open_from(ctx)
+    catalog = open_from(ctx, adds_data=True)
     result = squash_image(
         catalog, image, parent=parent, layers=layers, tags=tags or [], message=message
     )

@@ -28,11 +28,24 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
-def open_from(ctx: typer.Context, *, check_schema: bool = True) -> Catalog:
-    """Open the catalog the global options name, once per command; closed when it ends."""
+def open_from(ctx: typer.Context, *, check_schema: bool = True, adds_data: bool = False) -> Catalog:
+    """Open the catalog the global options name, once per command; closed when it ends.
+
+    A command that `adds_data` (load, append, squash, pull) never takes the space kept
+    back for a full disk (catalog.storage.reserve): that is for the commands that list
+    and free."""
     cli_state = state(ctx)
     if cli_state._catalog is None:
-        catalog = open_catalog(cli_state.location, check_schema=check_schema)
+        catalog = open_catalog(
+            cli_state.location, check_schema=check_schema, use_reserve=not adds_data
+        )
+        for notice in catalog.notices:
+            warn_on_stderr(notice)
         cli_state._catalog = catalog
         ctx.find_root().call_on_close(catalog.close)
     return cli_state._catalog
+
+
+def warn_on_stderr(message: str) -> None:
+    """A warning: the command did what it was asked, with something left to know."""
+    typer.echo(f"Warning: {message}", err=True)

@@ -10,13 +10,15 @@ therefore waits on `busy_timeout` instead of failing half-way through a transact
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 BUSY_TIMEOUT_MS = 30_000
@@ -28,6 +30,16 @@ SQLITE_PRAGMAS = (
 _BEGIN_OPTION = "catalog_sqlite_begin"
 # PostgreSQL advisory lock keys: any constants, the same in every catalog process.
 WRITER_LOCK = 0x63617477  # "catw"
+# Taking SQLite's write lock: each attempt waits BUSY_TIMEOUT_MS, then backs off.
+LOCK_ATTEMPTS = 4
+LOCK_RETRY_DELAY = 0.05
+
+
+def _busy(error: OperationalError) -> bool:
+    """SQLite's SQLITE_BUSY: another writer held the lock for all of busy_timeout."""
+    original = error.orig
+    code = getattr(original, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_BUSY or "database is locked" in str(original)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -93,12 +105,37 @@ class Database:
         Writers run one at a time on both backends: SQLite's BEGIN IMMEDIATE takes the
         write lock; on PostgreSQL a transaction-level advisory lock does the same, so two
         loads of one image (or two tags of one name) can't race between check and insert.
-        Readers are never blocked.
+        Readers are never blocked. The lock is taken before the caller's work starts, so
+        when SQLite gives up waiting for it ("database is locked" after busy_timeout),
+        taking it is simply tried again, with backoff (`_locked`): no writer is told.
         """
-        with self._writers() as session, session.begin():
-            if self.dialect == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+        session, transaction = self._locked()
+        with session, transaction:
             yield session
+
+    def _locked(self) -> tuple[Session, SessionTransaction]:
+        """A writer session whose transaction holds the writer lock."""
+        delay = LOCK_RETRY_DELAY
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            session = self._writers()
+            transaction = session.begin()
+            try:
+                if self.dialect == "postgresql":
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK}
+                    )
+                else:
+                    session.connection()  # BEGIN IMMEDIATE, now
+            except OperationalError as exc:
+                transaction.rollback()
+                session.close()
+                if attempt == LOCK_ATTEMPTS or not _busy(exc):
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            return session, transaction
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -403,3 +403,30 @@ class ImageManifest(Base):
     media_type: Mapped[str] = mapped_column(String(255))
     manifest: Mapped[bytes] = mapped_column(LargeBinary)
     seen_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+# --- Blob ownership (issue 12): who holds a blob file before any row names it ---
+
+
+class BlobLease(Base):
+    """A writer's claim on a blob file it is about to rely on (containerd's leases).
+
+    A load, squash, append or pull registers the digests of the blobs it will reference
+    in a transaction of its own, before it looks at the store; it deletes them in the
+    transaction that commits its rows. Files are removed (rmi, prune, gc) only under the
+    writer lock and only when neither a blob row nor a live lease names them, so a writer
+    that found a file present finds it still there when its rows commit. A lease lives
+    until `expires_at`, or until its `owner` (boot ID, PID namespace, PID and start time of
+    the process) is known to be gone: then `gc` drops it (catalog.operations.leases).
+    """
+
+    __tablename__ = "blob_leases"
+    __table_args__ = (
+        CheckConstraint(sha256_shape("digest"), name="digest_shape"),
+        CheckConstraint("length(lease_id) > 0", name="lease_id_not_empty"),
+    )
+
+    lease_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[Sha256] = mapped_column(primary_key=True, index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[Timestamp]

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 from catalog.db.engine import writer_engine
 from catalog.db.models import Base
-from catalog.errors import CatalogError, InvalidArgument, SchemaOutOfDate
+from catalog.errors import CatalogError, InvalidArgument, SchemaOutOfDate, os_failure
 
 # Any constant works: it only has to be the same for every catalog process.
 _PG_MIGRATION_LOCK = 0x636174616C6F67  # "catalog"
@@ -52,10 +52,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:
-        raise RuntimeError("catalog has no migrations")
-    return head
+    # Alembic reads a directory it cannot list (an I/O error) as empty: so "no revision"
+    # is read again once, and if the directory cannot be listed, that is the error.
+    for _ in range(2):
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if head is not None:
+            return head
+    versions = migrations_dir() / "versions"
+    try:
+        next(versions.iterdir(), None)
+    except OSError as exc:
+        raise os_failure(exc, "reading catalog's migrations") from None
+    raise RuntimeError("catalog has no migrations")
 
 
 def current_revision(connection: Connection) -> str | None:
@@ -161,8 +169,13 @@ class UpgradeResult:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> UpgradeResult:
-    """Upgrade in one transaction, after backing up a SQLite file that holds data."""
+    """Upgrade in one transaction, after backing up a SQLite file that holds data.
+
+    A database at a revision this catalog does not know (written by a newer catalog) is
+    refused before anything is written, backup included."""
     state = schema_state(engine)
+    if state.current is not None and state.current not in _known_revisions():
+        _refuse(state)
     backup = None
     if state.current is not None and state.current != state.head:
         backup = backup_sqlite(engine, state.current)

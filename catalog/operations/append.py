@@ -54,7 +54,8 @@ from catalog.domain.imageconfig import (
     parse_timestamp,
 )
 from catalog.domain.reference import Named
-from catalog.errors import CatalogError, InvalidArgument, NotFound
+from catalog.errors import CatalogError, Conflict, InvalidArgument, NotFound
+from catalog.operations.leases import Lease
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
@@ -262,8 +263,9 @@ def layer_name(layer: Path) -> str:
     return layer.name or layer.resolve().name or str(layer)
 
 
-def _store_layer(catalog: Catalog, layer: Path) -> StoredLayer:
-    """Put the layer (a tar, possibly compressed, or a directory) into the content store."""
+def _store_layer(catalog: Catalog, layer: Path, lease: Lease) -> StoredLayer:
+    """Put the layer (a tar, possibly compressed, or a directory) into the content store,
+    held by `lease` before it is put in place."""
     description = f"layer {layer_name(layer)}"
     try:
         if layer.is_dir():
@@ -272,10 +274,14 @@ def _store_layer(catalog: Catalog, layer: Path) -> StoredLayer:
             with tempfile.TemporaryFile(dir=catalog.location.root) as packed:
                 pack_directory(layer, packed)
                 packed.seek(0)
-                ingested = ingest_layer(catalog.store, packed, description=description)
+                ingested = ingest_layer(
+                    catalog.store, packed, description=description, before_install=lease.hold_one
+                )
         else:
             with layer.open("rb") as file:
-                ingested = ingest_layer(catalog.store, file, description=description)
+                ingested = ingest_layer(
+                    catalog.store, file, description=description, before_install=lease.hold_one
+                )
     except OSError as exc:
         reason = exc.strerror or str(exc)
         where = exc.filename or layer
@@ -305,12 +311,31 @@ def append_image(
     if not layer.exists() and not layer.is_symlink():
         raise InvalidArgument(f"layer {layer}: no such file or directory")
 
+    # The base's layers and the new one are held until the rows commit
+    # (catalog.operations.leases): no rmi, prune or gc removes their files meanwhile.
+    with Lease(catalog, purpose="appending") as lease:
+        return _append(catalog, lease, base, layer, references, parsed_labels, created_at, message)
+
+
+def _append(
+    catalog: Catalog,
+    lease: Lease,
+    base: str,
+    layer: Path,
+    references: list[Named],
+    parsed_labels: dict[str, str],
+    created_at: datetime,
+    message: str | None,
+) -> str:
+    """`append_image` once its arguments are checked, holding its blobs in `lease`."""
     base_image: _Base | None = None
     if base != SCRATCH:
         with catalog.database.read() as session:
             base_image = _read_base(session=session, base=base)
+        if lease.hold([held.diff_id for held in base_image.layers], require_rows=True):
+            raise Conflict(f"image {base_image.id} was deleted while appending")
 
-    stored = _store_layer(catalog, layer)
+    stored = _store_layer(catalog, layer, lease)
     raw = child_config(
         base_image.document if base_image is not None else None,
         diff_id=stored.diff_id,
@@ -322,6 +347,7 @@ def append_image(
     config: ImageConfig = parse_config(raw)
     layers = [*(base_image.layers if base_image is not None else []), stored]
     with catalog.database.write() as session:
+        lease.commit(session)
         register_image(
             session=session,
             config=config,

@@ -10,17 +10,25 @@ What goes:
 2. blob rows no layer uses any more;
 3. blob files in the store that no blob row names (left by a failed or killed load,
    append or squash);
-4. temporary files (`.tmp-*`) a killed writer left in the store, and named spool files a
-   killed upload left under `<root>/tmp` (catalog.storage.spool).
+4. temporary files (`.tmp-*`) a killed writer left in the store: its name says which
+   process wrote it (catalog.storage.owners), so a live writer's file stays and a
+   killed one's goes at once; and named spool files a killed upload left under
+   `<root>/tmp` (catalog.storage.spool).
 
-Steps 1 and 2 are one write transaction. Files are removed after it has committed, and
-only files that no blob row names at that moment: a rollback never leaves a row pointing
-at a missing file.
+Steps 1 and 2 are one write transaction. Files are removed after it has committed, in a
+second write transaction (under the writer lock, as every lease is taken), and only files
+that no blob row names and no live lease holds at that moment: a rollback never leaves a
+row pointing at a missing file, and a writer that found a file present keeps it. That
+transaction first drops the leases of writers that are gone (expired, or their process
+has ended: catalog.operations.leases).
 
-The grace period, and why. Every way in (load, append, squash) writes its layer blobs to
-the store first, outside any transaction, and commits their rows afterwards. Between the
-two, the new blob file has no row, exactly like garbage. So a blob file without a row, or a
-temporary file, is removed only when it has not been modified for `grace_seconds`
+The grace period, and why. Every way in (load, append, squash, pull) writes its layer
+blobs to the store first, outside any transaction, and commits their rows afterwards.
+Between the two, the new blob file has no row, exactly like garbage: its lease is what
+keeps it. A temporary file has no digest yet, so no lease names it; and a file written by
+something that takes no lease (an older catalog) has only its age to go by. So a blob file
+without a row or a lease, or a temporary file, is removed only when it has not been
+modified for `grace_seconds`
 (default: one hour, the store's `TEMPORARY_FILE_GRACE_SECONDS`; `catalog gc --grace
 SECONDS`). A writer updates its temporary file on every write and a new blob file's mtime is
 when its last byte was written, so a load whose rows commit less than the grace period
@@ -49,6 +57,8 @@ from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
 from catalog.db.models import Blob, Image, ImageLayer, Layer
+from catalog.errors import os_failure
+from catalog.operations.leases import DroppedLease, drop_dead_leases, live_leased
 from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.storage.content import TEMPORARY_FILE_GRACE_SECONDS, BlobInfo, ContentStore
 from catalog.storage.spool import leftover_spools
@@ -187,6 +197,8 @@ class BlobFileSweep:
     removed: list[BlobInfo]
     # Blob files without a row, kept because they are younger than the grace period.
     kept_recent: list[str]
+    # Blob files without a row, kept because a writer in progress holds them (a lease).
+    kept_held: list[str] = field(default_factory=list)
 
 
 def remove_unreferenced_blob_files(
@@ -196,12 +208,15 @@ def remove_unreferenced_blob_files(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
     also_unreferenced: Collection[str] = (),
+    held: Collection[str] = (),
 ) -> BlobFileSweep:
-    """Remove the blob files no blob row names, unless modified in the last `grace_seconds`.
+    """Remove the blob files no blob row names and no lease holds (`held`), unless
+    modified in the last `grace_seconds`.
 
-    Call it after the row transaction has committed, with a new session: the rows are read
-    now. With `dry_run`, nothing is removed and `also_unreferenced` counts as row-less (the
-    blob rows a dry run would have deleted).
+    Call it after the row transaction has committed, in a write transaction (the writer
+    lock keeps a lease from being taken between the look and the unlink): the rows are
+    read now. With `dry_run`, nothing is removed and `also_unreferenced` counts as
+    row-less (the blob rows a dry run would have deleted).
     """
     if grace_seconds < 0:
         raise ValueError(f"grace_seconds must not be negative, not {grace_seconds}")
@@ -209,8 +224,12 @@ def remove_unreferenced_blob_files(
     with_rows = set(session.scalars(select(Blob.digest))) - set(also_unreferenced)
     removed: list[BlobInfo] = []
     kept: list[str] = []
+    kept_held: list[str] = []
     for blob in store.iter_blobs():
         if blob.digest in with_rows:
+            continue
+        if blob.digest in held:
+            kept_held.append(blob.digest)
             continue
         path = store.path(blob.digest)
         st = _lstat(path)
@@ -224,8 +243,10 @@ def remove_unreferenced_blob_files(
                 path.unlink()
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                raise os_failure(exc, f"removing blob file {blob.digest}") from None
         removed.append(BlobInfo(blob.digest, st.st_size))
-    return BlobFileSweep(removed, kept)
+    return BlobFileSweep(removed, kept, kept_held)
 
 
 @dataclass(frozen=True)
@@ -240,21 +261,28 @@ def remove_temporary_files(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
 ) -> list[RemovedFile]:
-    """Remove the store's temporary files not modified in the last `grace_seconds` (a
-    running writer's file is younger); each one removed (or, with `dry_run`, to remove)."""
+    """Remove the store's temporary files that no running writer will finish: its writer
+    has gone (the file's name says which process writes it), or, when that cannot be
+    told, it was not modified in the last `grace_seconds`; each one removed (or, with
+    `dry_run`, to remove)."""
     if grace_seconds < 0:
         raise ValueError(f"grace_seconds must not be negative, not {grace_seconds}")
     cutoff = time.time() - grace_seconds
     removed: list[RemovedFile] = []
     for path in store.temporary_files():
         st = _lstat(path)
-        if st is None or st.st_mtime > cutoff:
+        if st is None:
+            continue
+        alive = store.writer_alive(path)
+        if alive or (alive is None and st.st_mtime > cutoff):
             continue
         if not dry_run:
             try:
                 path.unlink()
             except FileNotFoundError:  # committed or removed meanwhile
                 continue
+            except OSError as exc:
+                raise os_failure(exc, f"removing temporary file {path}") from None
         removed.append(RemovedFile(path, st.st_size))
     return removed
 
@@ -269,7 +297,9 @@ class GarbageReport:
     blob_rows: list[BlobRow] = field(default_factory=list)
     blob_files: list[BlobInfo] = field(default_factory=list)
     kept_recent: list[str] = field(default_factory=list)
+    kept_held: list[str] = field(default_factory=list)
     temporary_files: list[RemovedFile] = field(default_factory=list)
+    leases: list[DroppedLease] = field(default_factory=list)
 
     @property
     def blobs(self) -> list[str]:
@@ -288,6 +318,18 @@ class GarbageReport:
         lines += [f"{would} blob: {digest}" for digest in self.blobs]
         remove = "Would remove" if self.dry_run else "Removed"
         lines += [f"{remove} temporary file: {f.path}" for f in self.temporary_files]
+        release = "Would release" if self.dry_run else "Released"
+        lines += [
+            f"{release} lease: {lease.lease_id} ({lease.blobs} blob"
+            f"{'s' if lease.blobs != 1 else ''}, {lease.reason})"
+            for lease in self.leases
+        ]
+        if self.kept_held:
+            count = len(self.kept_held)
+            lines.append(
+                f"Kept {count} unreferenced blob file{'s' if count != 1 else ''} that a writer"
+                " in progress holds"
+            )
         if self.kept_recent:
             count = len(self.kept_recent)
             lines.append(
@@ -314,22 +356,30 @@ def collect_garbage(
     if dry_run:
         with catalog.database.read() as session:
             rows = remove_unused_rows(session=session, dry_run=True)
+            report.leases = drop_dead_leases(session=session, dry_run=True)
             files = remove_unreferenced_blob_files(
                 session=session,
                 store=catalog.store,
                 grace_seconds=grace_seconds,
                 dry_run=True,
                 also_unreferenced=[b.digest for b in rows.blobs],
+                held=live_leased(session=session),
             )
     else:
         with catalog.database.write() as session:
             rows = remove_unused_rows(session=session)
-        with catalog.database.read() as session:
+        # Files go under the writer lock, after the leases of writers that are gone.
+        with catalog.database.write() as session:
+            report.leases = drop_dead_leases(session=session)
             files = remove_unreferenced_blob_files(
-                session=session, store=catalog.store, grace_seconds=grace_seconds
+                session=session,
+                store=catalog.store,
+                grace_seconds=grace_seconds,
+                held=live_leased(session=session),
             )
     report.layers, report.blob_rows = rows.layers, rows.blobs
     report.blob_files, report.kept_recent = files.removed, files.kept_recent
+    report.kept_held = files.kept_held
     report.temporary_files = remove_temporary_files(
         catalog.store, grace_seconds=grace_seconds, dry_run=dry_run
     )
@@ -355,5 +405,7 @@ def remove_leftover_spools(
                 path.unlink()
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                raise os_failure(exc, f"removing spool file {path}") from None
         removed.append(RemovedFile(path, st.st_size))
     return removed

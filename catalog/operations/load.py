@@ -12,6 +12,15 @@ does). A failure in phase 1 writes no row; one in phase 2 rolls everything back.
 blobs written before a failure stay in the store, unreferenced, until garbage collection
 removes them: they are never deleted here, as another image may share them.
 
+Blob ownership: every diff ID of the archive is held in a lease (catalog.operations.leases)
+before phase 1 looks at the store, and the lease goes in phase 2's transaction, so an rmi,
+prune or gc running meanwhile never removes a file this load found there.
+
+Fault points (catalog.faults): `load:leased` (the lease is committed, nothing stored),
+`load:layer-stored` (after each layer that was read into the store), `load:layers-stored`
+(every layer stored, no row written) and `load:rows-written` (every row written, inside
+the transaction, before its commit).
+
 Loading the same archive twice changes nothing: the images exist, and their references
 already point at them.
 """
@@ -32,6 +41,8 @@ from catalog.db.models import Image
 from catalog.domain.platform import Platform
 from catalog.domain.reference import Named, familiar_string
 from catalog.errors import InvalidArchive
+from catalog.faults import fault_point
+from catalog.operations.leases import Lease
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.storage.archive.formats import ArchiveContents, ArchiveImage, read_archive
 from catalog.storage.archive.source import Archive, ArchiveLimits, open_archive
@@ -153,6 +164,7 @@ def _ingest(
             expected_size=source.size,
             limits=limits,
             description=description,
+            storing=f"layer {image.config.diff_ids[position]}",
         )
     finally:
         raw.close()
@@ -168,9 +180,13 @@ def _store_layers(
     *,
     progress: LoadProgress | None,
     limits: LayerLimits,
+    lease: Lease,
 ) -> dict[str, list[StoredLayer]]:
     """Phase 1: every layer of every image verified and in the store, each archive member
-    read once however many images share it."""
+    read once however many images share it; held in `lease` before the store is looked
+    at."""
+    lease.hold(_diff_ids(contents))
+    fault_point("load:leased")
     done: dict[tuple[str, str | None], IngestedLayer] = {}
     stored: dict[str, list[StoredLayer]] = {}
     for image in contents.images:
@@ -185,6 +201,7 @@ def _store_layers(
                     store, archive, image, position, progress=progress, limits=limits
                 )
                 done[key] = ingested
+                fault_point("load:layer-stored")
             elif ingested.diff_id != diff_id:
                 raise InvalidArchive(
                     f'invalid diffID for layer {position}: expected "{diff_id}", '
@@ -253,20 +270,49 @@ def load_archive(
     one-line reason; the catalog's rows are then unchanged.
     """
     layer_limits = layer_limits or DEFAULT_LAYER_LIMITS
+    # The layers' blobs are held from before the store is looked at until the rows that
+    # name them commit (catalog.operations.leases).
+    with Lease(catalog, purpose="loading") as lease:
+        return _load(catalog, source, lease, platform, progress, limits, layer_limits)
+
+
+def _load(
+    catalog: Catalog,
+    source: Archive | Path | str | BinaryIO,
+    lease: Lease,
+    platform: Platform | None,
+    progress: LoadProgress | None,
+    limits: ArchiveLimits | None,
+    layer_limits: LayerLimits,
+) -> LoadResult:
+    """`load_archive`, holding the layers' blobs in `lease`."""
     if isinstance(source, Archive):
         contents = read_archive(source, platform=platform)
         layers = _store_layers(
-            catalog.store, source, contents, progress=progress, limits=layer_limits
+            catalog.store, source, contents, progress=progress, limits=layer_limits, lease=lease
         )
     else:
         temporary_dir = catalog.location.root / TEMPORARY_DIRNAME
         with open_archive(source, temporary_dir=temporary_dir, limits=limits) as archive:
             contents = read_archive(archive, platform=platform)
             layers = _store_layers(
-                catalog.store, archive, contents, progress=progress, limits=layer_limits
+                catalog.store,
+                archive,
+                contents,
+                progress=progress,
+                limits=layer_limits,
+                lease=lease,
             )
+    fault_point("load:layers-stored")
     with catalog.database.write() as session:
+        lease.commit(session)
         loaded, renamed = register_loaded_images(
             session=session, images=contents.images, layers=layers
         )
+        session.flush()
+        fault_point("load:rows-written")
     return LoadResult(format=contents.format, images=tuple(loaded), renamed=tuple(renamed))
+
+
+def _diff_ids(contents: ArchiveContents) -> set[str]:
+    return {diff_id for image in contents.images for diff_id in image.config.diff_ids}

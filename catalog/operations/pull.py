@@ -14,15 +14,14 @@ manifest bytes, and the compressed forms each downloaded layer was seen as.
 
 Nothing is registered before every blob is in the store, so an interrupted pull leaves
 no rows; the blobs it stored stay, and a retry finds them ("Already exists") instead of
-downloading them again. Blob ownership: a layer found in the store has its file's mtime
-freshened, as the store does for a blob it reuses, so `gc`'s grace period covers the time
-until this pull's rows commit. (Leases, once they exist, replace that.)
+downloading them again. Blob ownership: every diff ID is held in a lease
+(catalog.operations.leases) before the store is looked at, and the lease goes with phase
+2's transaction, so a layer found in the store is still there when the rows commit.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from catalog.domain.reference import (
     with_tag,
 )
 from catalog.errors import CatalogError, InvalidReference, NotFound
+from catalog.operations.leases import Lease
 from catalog.registry.client import (
     DOWNLOAD_CHUNK,
     RegistryClient,
@@ -258,7 +258,7 @@ class Puller:
         ):
             layer_id = short_id(descriptor.digest)
             found = known.get(diff_id)
-            if found is not None and _freshen(store.path(diff_id)):
+            if found is not None and store.exists(diff_id):
                 results[position] = StoredLayer(diff_id, found.diff_size, found.blob_size)
                 self.progress.status("Already exists", layer_id)
                 continue
@@ -315,7 +315,7 @@ class Puller:
         if not is_sha256_digest(digest):
             raise RegistryError(f"{self.shown}: layer {digest}: unsupported digest algorithm")
         store = self.catalog.store
-        if store.exists(diff_id) and _freshen(store.path(diff_id)):
+        if store.exists(diff_id):
             # Stored by an earlier, interrupted pull (or a load) but not registered: read
             # back from the store, verified, instead of downloading again.
             self.progress.status("Already exists", layer_id)
@@ -370,10 +370,36 @@ class Puller:
         # before has no output.
         shown_as = self.named.tag or short_id(self.named.digest or "")
         self.progress.status(f"Pulling from {self.path}", shown_as)
-        layers, distributions, downloaded = self.store_layers(image)
+        config = image.config
+        # The layers are held from before the store is looked at until the rows commit
+        # (catalog.operations.leases): no rmi, prune or gc removes them meanwhile.
+        with Lease(self.catalog, purpose="pulling") as lease:
+            lease.hold(config.diff_ids)
+            layers, distributions, downloaded = self.store_layers(image)
+            created, moved = self.register(image, layers, distributions, lease)
+        self.progress.status(f"Digest: {image.resolved_digest}")
+        result = PullResult(
+            reference=self.named,
+            image_id=config.id,
+            digest=image.resolved_digest,
+            downloaded=downloaded or created or moved,
+        )
+        self.progress.status(result.status())
+        return result
+
+    def register(
+        self,
+        image: _Image,
+        layers: list[StoredLayer],
+        distributions: list[Distribution],
+        lease: Lease,
+    ) -> tuple[bool, bool]:
+        """Phase 2: the image, its tag and RepoDigest, what was learned; one transaction.
+        Whether the image is new, and whether the tag moved."""
         config = image.config
         repo_digest = with_digest(Named(self.named.domain, self.named.path), image.resolved_digest)
         with self.catalog.database.write() as session:
+            lease.commit(session)
             created = register_image(session=session, config=config, layers=layers)
             moved = False
             if self.named.tag is not None:
@@ -396,25 +422,7 @@ class Puller:
                     manifest=image.index.raw,
                 )
             record_distributions(session=session, distributions=distributions)
-        self.progress.status(f"Digest: {image.resolved_digest}")
-        result = PullResult(
-            reference=self.named,
-            image_id=config.id,
-            digest=image.resolved_digest,
-            downloaded=downloaded or created or moved,
-        )
-        self.progress.status(result.status())
-        return result
-
-
-def _freshen(path: os.PathLike[str]) -> bool:
-    """Touch a stored blob so gc's grace period spares it until our rows commit; False
-    if it has gone (then it is downloaded again)."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        return False
-    return True
+        return created, moved
 
 
 def pull(

@@ -33,6 +33,7 @@ from catalog.domain.reference import (
     with_tag,
 )
 from catalog.errors import CatalogError, InvalidReference, NotFound
+from catalog.operations.leases import Lease
 from catalog.operations.pull import CredentialsLookup
 from catalog.registry.client import RegistryClient, push_scope
 from catalog.registry.errors import RegistryError
@@ -304,9 +305,13 @@ def push(
             session=session, image_id=image_id, manifest_types=(DOCKER_MANIFEST, OCI_MANIFEST)
         )
     try:
-        with RegistryClient(
-            named.domain, settings, credentials(named.domain), pull=False
-        ) as client:
+        # Its layers are held while they are read (catalog.operations.leases).
+        with (
+            Lease(catalog, purpose="pushing") as lease,
+            RegistryClient(named.domain, settings, credentials(named.domain), pull=False) as client,
+        ):
+            if lease.hold_for_reading(image.diff_ids):
+                raise NotFound(f"image {image_id} was deleted while pushing")
             return Pusher(catalog, client, named, image, progress).run()
     except CatalogError as exc:
         if shown in exc.message or familiar_name(named) in exc.message:

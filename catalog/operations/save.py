@@ -36,7 +36,8 @@ from catalog.domain.reference import (
     is_name_only,
     parse_any_reference,
 )
-from catalog.errors import InvalidArgument
+from catalog.errors import InvalidArgument, NotFound
+from catalog.operations.leases import Lease
 from catalog.services.lookup import find_by_id_prefix, no_such_image
 from catalog.storage.archive.writer import SavedImage, write_archive
 
@@ -130,8 +131,17 @@ def save_images(catalog: Catalog, terms: Sequence[str], out: BinaryIO) -> None:
     """Write the images `terms` name to `out` as a Docker 25+ `docker save` archive."""
     with catalog.database.read() as session:
         images = select_images(session=session, terms=terms)
-    # The read transaction has ended: blobs stream without holding the database.
-    write_archive(out, images, catalog.store)
+    # The read transaction has ended: blobs stream without holding the database, and
+    # are held while they are read.
+    with Lease(catalog, purpose="saving") as lease:
+        _hold(lease, images)
+        write_archive(out, images, catalog.store)
+
+
+def _hold(lease: Lease, images: Sequence[SavedImage]) -> None:
+    """Hold the images' layers while they are read (catalog.operations.leases)."""
+    if lease.hold_for_reading(d for image in images for d in image.diff_ids):
+        raise NotFound("an image was deleted while saving; nothing was written")
 
 
 def check_output_path(path: Path) -> None:
@@ -152,6 +162,12 @@ def save_images_to_path(catalog: Catalog, terms: Sequence[str], path: Path) -> N
     check_output_path(path)
     with catalog.database.read() as session:
         images = select_images(session=session, terms=terms)
+    with Lease(catalog, purpose="saving") as lease:
+        _hold(lease, images)
+        _write_atomically(catalog, images, path)
+
+
+def _write_atomically(catalog: Catalog, images: Sequence[SavedImage], path: Path) -> None:
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     # O_EXCL: never write through a file or link someone else put there. Mode 0o666
     # minus the umask, as for any file a command creates.

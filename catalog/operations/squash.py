@@ -36,7 +36,9 @@ One transaction. The new layer streams into the content store first (a temporary
 fsynced and renamed into place by `ContentStore.writer`); then one write transaction adds
 every row (blob, layer, image, config, image layers, labels, history, tags). A failure or
 a kill at any point leaves the rows as they were and at most one unreferenced blob, or a
-temporary file, which `catalog gc` removes.
+temporary file, which `catalog gc` removes. The layers read and the new one are held in a
+lease (catalog.operations.leases) until the rows commit, so no rmi, prune or gc removes
+them meanwhile.
 
 Fault points (catalog.faults), where the tests stop a squash as a kill would:
 
@@ -47,9 +49,9 @@ Fault points (catalog.faults), where the tests stop a squash as a kill would:
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,8 +65,9 @@ from catalog.domain.changeset import squash_layers
 from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import format_timestamp, parse_config
 from catalog.domain.reference import Named
-from catalog.errors import Conflict, InvalidArgument
+from catalog.errors import Conflict, InvalidArgument, os_failure
 from catalog.faults import fault_point
+from catalog.operations.leases import Lease
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.services.lookup import resolve_image_id
 from catalog.services.tag import parse_tag_target
@@ -274,13 +277,13 @@ def squashed_config(
     return json.dumps(new, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _touch(path: os.PathLike[str]) -> None:
-    """Make an existing blob look new, so `catalog gc`'s grace period protects it until
-    its rows commit."""
+@contextlib.contextmanager
+def _storing(what: str) -> Iterator[None]:
+    """A failure of the disk (no space, an I/O error) as one line naming what was stored."""
     try:
-        os.utime(path)
-    except FileNotFoundError:  # removed meanwhile: the rows would point at nothing
-        raise Conflict(f"blob {path} disappeared while squashing; try again") from None
+        yield
+    except OSError as exc:
+        raise os_failure(exc, f"storing {what}") from None
 
 
 def squash_image(
@@ -318,8 +321,24 @@ def squash_image(
     # is refused now, before anything is written.
     parse_config(config_bytes(EMPTY_LAYER_DIFF_ID))
 
+    # The layers read and kept, then the new layer's blob, are held until the rows
+    # commit (catalog.operations.leases): no rmi, prune or gc removes them meanwhile.
+    with Lease(catalog, purpose="squashing") as lease:
+        return _squash(catalog, lease, plan, references, config_bytes)
+
+
+def _squash(
+    catalog: Catalog,
+    lease: Lease,
+    plan: SquashPlan,
+    references: Sequence[Named],
+    config_bytes: Callable[[str], bytes],
+) -> SquashResult:
+    """`squash_image` once the plan is made, holding its blobs in `lease`."""
     store = catalog.store
-    with store.writer() as writer:
+    if lease.hold([layer.diff_id for layer in (*plan.base, *plan.squashed)], require_rows=True):
+        raise Conflict(f"image {plan.image_id} was deleted while squashing")
+    with _storing(f"the squashed layer of {plan.image_id}"), store.writer() as writer:
 
         def progress(done: int, total: int) -> None:
             if done == max(1, total // 2):
@@ -333,9 +352,7 @@ def squash_image(
             progress=progress,
             open_stream=lambda digest: store.open(digest, verify=True),
         )
-        blob = writer.commit()
-    if not blob.created:
-        _touch(store.path(blob.digest))
+        blob = writer.commit(before_install=lease.hold_one)
     fault_point("squash:layer-stored")
 
     new_layer = StoredLayer(blob.digest, written.diff_size, blob.size)
@@ -348,6 +365,7 @@ def squash_image(
         if present != wanted:
             missing = sorted(wanted - present)[0]
             raise Conflict(f"image {missing} was deleted while squashing")
+        lease.commit(session)
         register_image(
             session=session,
             config=config,

@@ -34,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from catalog.context import Catalog
+from catalog.db.failures import as_catalog_error
 from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.errors import CatalogError, InvalidArgument
 from catalog.operations.load import TEMPORARY_DIRNAME
@@ -151,7 +152,12 @@ class EngineApp:
                 return error_response(exc.message, status_of(exc))
             except ClientDisconnect:
                 raise
-            except Exception:
+            except Exception as exc:
+                # An OS or database condition is one line, as in the CLI; a bug is logged.
+                failure = as_catalog_error(exc, self.catalog.location.display_url)
+                if failure is not None:
+                    logger.warning("%s %s failed: %s", method, path, failure.message)
+                    return error_response(failure.message, status_of(failure))
                 logger.exception("%s %s failed", method, path)
                 return error_response("internal server error (see the server log)", 500)
         if method == "HEAD":

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import BinaryIO
 
 from catalog.context import Catalog
+from catalog.db.failures import as_catalog_error
 from catalog.domain.platform import Platform
 from catalog.errors import CatalogError
 from catalog.operations.load import TEMPORARY_DIRNAME, load_archive
@@ -90,9 +91,15 @@ class LoadJob(threading.Thread):
                 self.emit(documents.stream_message(line + "\n"))
         except CatalogError as exc:
             self.emit(documents.error_message(exc.message))
-        except Exception:
-            logger.exception("loading an archive failed")
-            self.emit(documents.error_message("internal error while loading (see the server log)"))
+        except Exception as exc:
+            failure = as_catalog_error(exc, self.catalog.location.display_url)
+            if failure is not None:  # an OS or database condition: one line
+                self.emit(documents.error_message(failure.message))
+            else:
+                logger.exception("loading an archive failed")
+                self.emit(
+                    documents.error_message("internal error while loading (see the server log)")
+                )
         finally:
             self.spool.close()  # the archive owns it once opened; closing twice is fine
             self.emit(None)

@@ -15,7 +15,9 @@ Crash safety. A write streams into `.tmp-<random>` in the same directory as the 
 
 So a blob path either does not exist or holds complete content that matched its digest when
 it was written. A crash at any step leaves at most a `.tmp-*` file, which no reader ever
-opens and `remove_temporary_files` (garbage collection) deletes once it is old enough.
+opens and garbage collection deletes once its writer has gone (the name says which
+process writes it: catalog.storage.owners) or, for a file of unknown writer, once it is
+old enough.
 Two processes writing the same blob each use their own temporary file; whichever renames
 last replaces identical bytes with identical bytes, and both succeed.
 
@@ -32,7 +34,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from catalog.domain.digest import CHUNK_SIZE, SHA256, SHA256_PREFIX, Hasher, is_sha256_digest
 from catalog.errors import CatalogError, CorruptBlob, InvalidDigest, NotFound
+from catalog.storage.owners import temporary_owner_alive, temporary_tag
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -130,7 +133,11 @@ class BlobWriter(io.BufferedIOBase):
         self._file: io.BufferedWriter | None = None
         self._temporary: Path | None = None
         directory = store._ensure_directories()
-        fd, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=directory)
+        # The name says which process writes it (catalog.storage.owners): gc keeps the
+        # file of a writer that runs, however long it takes.
+        tag = temporary_tag()
+        prefix = f"{TEMPORARY_PREFIX}{tag}-" if tag else TEMPORARY_PREFIX
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
         self._temporary = Path(name)
         try:
             os.fchmod(fd, FILE_MODE)  # mkstemp makes 0o600; blobs are world-readable
@@ -171,13 +178,20 @@ class BlobWriter(io.BufferedIOBase):
         return self._hasher.size
 
     def commit(
-        self, expected_digest: str | None = None, expected_size: int | None = None
+        self,
+        expected_digest: str | None = None,
+        expected_size: int | None = None,
+        *,
+        before_install: Callable[[str], None] | None = None,
     ) -> BlobInfo:
         """Install what was written as a blob and close the writer.
 
         The digest is computed from the bytes written. If `expected_digest` or
         `expected_size` is given and does not match, raise InvalidDigest and keep nothing.
         A blob that already exists is left as it is (`created` is False).
+        `before_install(digest)` runs once the content is verified, before the file is
+        put in place or found there: a writer holds the blob there (a lease,
+        catalog.operations.leases) so that no removal can take it from under its rows.
         """
         file = self._open_file()
         try:
@@ -198,6 +212,8 @@ class BlobWriter(io.BufferedIOBase):
                 raise InvalidDigest(
                     f"blob digest mismatch: expected {expected_digest}, got {digest}"
                 )
+            if before_install is not None:
+                before_install(digest)
             created = self._store._install(self.temporary_path, digest, size)
         except BaseException:
             self._discard()
@@ -314,11 +330,12 @@ class ContentStore:
         *,
         expected_digest: str | None = None,
         expected_size: int | None = None,
+        before_install: Callable[[str], None] | None = None,
     ) -> BlobInfo:
         """Store bytes, a binary stream (read in 1 MiB chunks) or an iterable of chunks.
 
         A stream or iterable is never held in memory whole. With `expected_size`, writing
-        stops as soon as the source runs past it.
+        stops as soon as the source runs past it. `before_install` as for `commit`.
         """
         if expected_digest is not None:
             _require_digest(expected_digest)
@@ -332,7 +349,11 @@ class ContentStore:
                         f"blob size mismatch: expected {expected_size} bytes,"
                         f" got at least {writer.size} bytes"
                     )
-            return writer.commit(expected_digest=expected_digest, expected_size=expected_size)
+            return writer.commit(
+                expected_digest=expected_digest,
+                expected_size=expected_size,
+                before_install=before_install,
+            )
 
     # Reading
 
@@ -427,18 +448,32 @@ class ContentStore:
         except FileNotFoundError:
             return []
 
+    @staticmethod
+    def writer_alive(path: Path) -> bool | None:
+        """Whether the process writing temporary file `path` still runs (its name says
+        which, catalog.storage.owners); None when that cannot be told."""
+        return temporary_owner_alive(path.name, TEMPORARY_PREFIX)
+
+    def abandoned(self, path: Path, older_than_seconds: float) -> bool:
+        """True for a temporary file no running writer will finish: its writer is gone,
+        or (writer unknown) it has not been modified for `older_than_seconds`."""
+        alive = self.writer_alive(path)
+        if alive is not None:
+            return not alive
+        return path.lstat().st_mtime <= time.time() - older_than_seconds
+
     def remove_temporary_files(
         self, older_than_seconds: float = TEMPORARY_FILE_GRACE_SECONDS
     ) -> int:
-        """Remove temporary files not modified for `older_than_seconds` (0: all of them,
-        which is safe only when nothing is writing); the number removed."""
+        """Remove the temporary files no running writer will finish (`abandoned`); the
+        number removed. A file of unknown writer goes when not modified for
+        `older_than_seconds` (0: all of those, safe only when nothing is writing)."""
         if older_than_seconds < 0:
             raise ValueError(f"older_than_seconds must not be negative, not {older_than_seconds}")
-        cutoff = time.time() - older_than_seconds
         removed = 0
         for path in self.temporary_files():
             try:
-                if older_than_seconds > 0 and path.lstat().st_mtime > cutoff:
+                if not self.abandoned(path, older_than_seconds):
                     continue
                 path.unlink()
             except FileNotFoundError:  # committed or removed meanwhile
@@ -482,7 +517,7 @@ class ContentStore:
             except FileNotFoundError:
                 existing = None  # collected just now: install ours below
             else:
-                temporary.unlink()
+                _unlink_quietly(temporary)
                 # The blob may be another writer's, renamed but not yet made durable.
                 _fsync_directory(final.parent)
                 return False

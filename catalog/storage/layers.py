@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from catalog.domain.digest import Hasher
 from catalog.domain.layertar import MAX_PATH_LENGTH, check_entry
-from catalog.errors import InvalidArchive
+from catalog.errors import InvalidArchive, os_failure
 from catalog.storage.compression import DecompressionLimits, open_decompressed
 from catalog.storage.content import BlobWriter, ContentStore
 
@@ -59,12 +60,15 @@ def bounded_tarinfo(limit: int) -> type[tarfile.TarInfo]:
 class _Tee(io.RawIOBase):
     """Everything read from `source` is also written to `sink`, up to `limit` bytes."""
 
-    def __init__(self, source: BinaryIO, sink: BlobWriter, limit: int, description: str) -> None:
+    def __init__(
+        self, source: BinaryIO, sink: BlobWriter, limit: int, description: str, storing: str
+    ) -> None:
         super().__init__()
         self._source = source
         self._sink = sink
         self._limit = limit
         self._description = description
+        self._storing = storing
         self.hasher = Hasher()
 
     def readable(self) -> bool:
@@ -79,7 +83,10 @@ class _Tee(io.RawIOBase):
                 raise InvalidArchive(
                     f"invalid {self._description}: larger than {self._limit} bytes"
                 )
-            self._sink.write(data)
+            try:
+                self._sink.write(data)
+            except OSError as exc:  # the store's disk, not the source
+                raise os_failure(exc, f"storing {self._storing}") from None
             self.hasher.update(data)
         return n
 
@@ -114,13 +121,19 @@ def ingest_layer(
     expected_size: int | None = None,
     limits: LayerLimits = DEFAULT_LIMITS,
     description: str = "layer",
+    before_install: Callable[[str], None] | None = None,
+    storing: str | None = None,
 ) -> IngestedLayer:
     """Stream a (possibly compressed) layer tar into the store as its uncompressed tar.
 
     `expected_digest`/`expected_size` are checked against the bytes as read (the blob as
     a manifest describes it); `expected_diff_id` against the uncompressed tar. Any mismatch
-    or bad entry raises InvalidArchive and installs nothing.
+    or bad entry raises InvalidArchive and installs nothing. `before_install(diff_id)`
+    runs before the blob is put in place (`BlobWriter.commit`). A failure of the store's
+    disk (no space, an I/O error) raises SystemFailure naming `storing` (default: the
+    description): `no space left on device while storing layer sha256:...`.
     """
+    storing = storing or description
     raw_hasher = Hasher()
 
     class _HashingSource(io.RawIOBase):
@@ -135,8 +148,12 @@ def ingest_layer(
 
     hashing = io.BufferedReader(_HashingSource(), buffer_size=1 << 16)
     decompressed, compression, _ = open_decompressed(hashing, limits.decompression)
-    with store.writer() as writer:
-        tee = _Tee(decompressed, writer, limits.max_tar_bytes, description)
+    try:
+        writer = store.writer()
+    except OSError as exc:
+        raise os_failure(exc, f"storing {storing}") from None
+    with writer:
+        tee = _Tee(decompressed, writer, limits.max_tar_bytes, description, storing)
         diff_size = entries = data_end = 0
         try:
             with tarfile.open(
@@ -187,7 +204,10 @@ def ingest_layer(
                 f'invalid diffID for {description}: expected "{expected_diff_id}", '
                 f'got "{tee.hasher.digest}"'
             )
-        blob = writer.commit(expected_digest=expected_diff_id)
+        try:
+            blob = writer.commit(expected_digest=expected_diff_id, before_install=before_install)
+        except OSError as exc:
+            raise os_failure(exc, f"storing {storing}") from None
     return IngestedLayer(
         diff_id=blob.digest,
         diff_size=diff_size,

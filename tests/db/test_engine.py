@@ -6,6 +6,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,47 @@ def test_writers_run_one_at_a_time(catalog: Catalog) -> None:
                     other.exec_driver_sql("BEGIN IMMEDIATE")
             assert other.execute(select(func.count()).select_from(Blob)).scalar() == 0
             other.rollback()
+
+
+def test_a_writer_waits_out_a_busy_lock_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite gives up waiting for the write lock after busy_timeout ("database is
+    locked"); the lock is taken before any work, so it is taken again, and the writer is
+    never told (issue 12: no "database is locked" surfaced)."""
+    from catalog.db import engine as engine_module
+
+    monkeypatch.setattr(
+        engine_module,
+        "SQLITE_PRAGMAS",
+        tuple(
+            "PRAGMA busy_timeout = 100" if "busy_timeout" in p else p
+            for p in engine_module.SQLITE_PRAGMAS
+        ),
+    )
+    monkeypatch.setattr(engine_module, "LOCK_RETRY_DELAY", 0.05)
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    holder = engine_module.Database(engine_module.create_catalog_engine(url))
+    waiter = engine_module.Database(engine_module.create_catalog_engine(url))
+    with holder.write() as session:
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+    held = threading.Event()
+
+    def hold() -> None:
+        with holder.write() as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            held.set()
+            time.sleep(0.6)  # several busy timeouts of the waiter
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(10)
+    started = time.monotonic()
+    with waiter.write() as session:
+        session.execute(text("INSERT INTO t VALUES (2)"))
+    thread.join()
+    assert time.monotonic() - started >= 0.3
+    with waiter.read() as session:
+        assert sorted(session.scalars(text("SELECT x FROM t"))) == [1, 2]
+    holder.dispose()
+    waiter.dispose()

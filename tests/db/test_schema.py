@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from typer.testing import CliRunner
 
+from catalog.cli.main import app
 from catalog.context import open_catalog
 from catalog.db import schema
 from catalog.db.engine import create_catalog_engine
@@ -185,6 +187,26 @@ def test_newer_revision_is_refused(
     monkeypatch.undo()  # back to the real catalog's migrations
     with pytest.raises(SchemaOutOfDate, match="written by a newer catalog"):
         open_catalog(location)
+
+
+def test_upgrading_a_newer_database_is_refused_before_any_backup(
+    tmp_path: Path, newer_catalog: str, monkeypatch: pytest.MonkeyPatch, runner: CliRunner
+) -> None:
+    """The issue's case: `db upgrade` wrote a .bak, then failed with a traceback."""
+    database = tmp_path / "catalog.db"
+    engine = create_catalog_engine(f"sqlite:///{database}")
+    schema.upgrade(engine)  # to 9999
+    engine.dispose()
+    monkeypatch.undo()
+    result = runner.invoke(
+        app, ["--root", str(tmp_path / "root"), "--db", f"sqlite:///{database}", "db", "upgrade"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"Error: the catalog database is at schema revision 9999, unknown to this catalog"
+        f" (head {newer_catalog}): it was written by a newer catalog; upgrade catalog\n"
+    )
+    assert list(tmp_path.glob("*.bak")) == []  # no backup written
 
 
 def test_upgrade_backs_up_a_sqlite_file_first(tmp_path: Path, newer_catalog: str) -> None:

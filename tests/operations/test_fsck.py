@@ -85,9 +85,14 @@ def test_a_healthy_catalog_has_no_problems(catalog: Catalog, built: dict[str, st
     checked = report.checked
     assert (checked.images, checked.layers, checked.blobs, checked.blob_files) == (3, 4, 4, 4)
     assert (checked.references, checked.containers) == (3, 0)
+    database = (
+        "PRAGMA integrity_check"
+        if catalog.database.dialect == "sqlite"
+        else "no index check: the amcheck extension is not installed"
+    )
     assert report.summary() == (
         "fsck: checked 3 images, 4 layers, 4 blob rows, 4 blob files, 3 references,"
-        " 0 containers: 0 errors, 0 warnings"
+        f" 0 containers, the database ({database}): 0 errors, 0 warnings"
     )
     fixed = repair(catalog)
     assert fixed.repairs == [] and fixed.problems == []
@@ -494,3 +499,36 @@ def test_spools_a_killed_upload_left_are_temporary_files(catalog: Catalog) -> No
     assert check_catalog(catalog).lines() == [warning]
     assert repairs(repair(catalog)) == [f"Repaired: temporary-file: {left}: removed"]
     assert not left.exists()
+
+
+def test_fsck_runs_the_databases_own_integrity_check(
+    catalog: Catalog, built: dict[str, str], cli: Cli
+) -> None:
+    """A damaged page no query of the rows happens to read is found (the issue's
+    `PRAGMA integrity_check` that fsck called clean); on PostgreSQL, amcheck's index check
+    runs when the extension is installed."""
+    engine = catalog.database.engine
+    if catalog.database.dialect == "postgresql":
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS amcheck")
+        report = check_catalog(catalog)
+        assert report.checked.database.startswith("amcheck bt_index_check of ")
+        assert report.problems == []
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+        root_page = connection.exec_driver_sql(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'ix_blob_leases_digest'"
+        ).scalar_one()
+    engine.dispose()
+    path = engine.url.database
+    assert path is not None
+    with open(path, "r+b") as file:  # noqa: PTH123 - a database file, written in place
+        file.seek((root_page - 1) * page_size)
+        file.write(b"\xff" * 64)
+    broken = cli("fsck", exit_code=1)
+    assert "Traceback" not in broken.output
+    lines = broken.stdout.splitlines()
+    assert lines and all(line.startswith("database-corrupt: sqlite:///") for line in lines)
+    assert "PRAGMA integrity_check" in broken.stderr

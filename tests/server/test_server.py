@@ -759,3 +759,38 @@ def test_console_script_refuses_an_exposed_address(tmp_path: Path, db_url: str) 
     )
     assert result.returncode == 1
     assert result.stderr.startswith("Error: refusing to serve 0.0.0.0, which is not a loopback")
+
+
+def test_os_and_database_conditions_are_one_json_line(
+    catalog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the CLI: a locked database or a full disk is Docker's JSON error, with one
+    line naming what failed; not "internal server error" and a logged traceback."""
+    import asyncio
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    import catalog.server.docker_routes as docker_routes
+    from catalog.server.app import EngineApp
+
+    def locked(**kwargs: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(docker_routes, "list_images", locked)
+    monkeypatch.setattr(docker_routes, "prune_images", full)
+
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=EngineApp(catalog))
+        async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+            return await client.get("/images/json"), await client.post("/images/prune")
+
+    listed, pruned = asyncio.run(ask())
+    assert listed.status_code == 500
+    assert listed.json() == {
+        "message": f"database {catalog.location.display_url}: database is locked"
+    }
+    assert (pruned.status_code, pruned.json()) == (500, {"message": "no space left on device"})

@@ -7,16 +7,26 @@ import time
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
 from catalog.db.engine import Database
 from catalog.db.models import Blob, Layer
 from catalog.docker.humanize import human_duration
+from catalog.operations.fsck.database import check_database
 from catalog.operations.fsck.files import Files, check_files
-from catalog.operations.fsck.problems import Fix, FixAction, FsckReport, Problem, by_subject
+from catalog.operations.fsck.problems import (
+    Fix,
+    FixAction,
+    FsckReport,
+    Problem,
+    by_subject,
+    plural,
+)
 from catalog.operations.fsck.repair import repair_problems
 from catalog.operations.fsck.rows import Rows, read_rows, snapshot
 from catalog.operations.gc import DEFAULT_GRACE_SECONDS
+from catalog.operations.leases import drop_dead_leases, live_leased
 from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.storage.content import ContentStore
 from catalog.storage.spool import leftover_spools
@@ -115,17 +125,33 @@ def _temporary_files(catalog: Catalog, grace_seconds: float) -> list[Problem]:
             age = now - path.lstat().st_mtime
         except FileNotFoundError:
             continue
-        if age < grace_seconds:
+        alive = catalog.store.writer_alive(path)
+        if alive or (alive is None and age < grace_seconds):
             continue  # a write in progress
+        who = "a writer that is gone" if alive is False else "an interrupted write"
         problems.append(
             Problem(
                 "temporary-file",
                 str(path),
-                f"left by an interrupted write, last written {_ago(age)}",
+                f"left by {who}, last written {_ago(age)}",
                 Fix(FixAction.REMOVE_TEMPORARY_FILE, str(path), "removed"),
             )
         )
     return problems
+
+
+def _lease_warnings(session: Session) -> list[Problem]:
+    """Leases of writers that are gone (killed, or expired): what `catalog gc` releases."""
+    return [
+        Problem(
+            "lease-dead",
+            lease.lease_id,
+            f"holds {lease.blobs} blob{plural(lease.blobs)} for a writer that is gone"
+            f" ({lease.reason}; catalog gc releases it)",
+            Fix(FixAction.RELEASE_LEASE, lease.lease_id, "released"),
+        )
+        for lease in drop_dead_leases(session=session, dry_run=True)
+    ]
 
 
 def check_catalog(
@@ -137,9 +163,13 @@ def check_catalog(
     after it, and repairs are one write transaction followed by file removals.
     """
     report = FsckReport()
+    database = check_database(catalog.database, catalog.location.display_url)
+    report.checked.database = database.how
     with snapshot(catalog.database) as session:
         rows = read_rows(session, report.checked)
-    files = check_files(catalog.store, rows, report.checked, grace_seconds=grace_seconds)
+        held = live_leased(session=session)
+        lease_problems = _lease_warnings(session)
+    files = check_files(catalog.store, rows, report.checked, grace_seconds=grace_seconds, held=held)
     missing, used = _still_missing(catalog.database, catalog.store, files.missing)
     blob_problems = files.problems
     for digest in missing:
@@ -164,12 +194,14 @@ def check_catalog(
     blob_problems.sort(key=lambda p: (p.subject, p.kind))
     layer_sizes, image_sizes = _size_problems(rows, files)
     report.problems = [
+        *database.problems,
         *blob_problems,
         *sorted([*rows.layer_problems, *layer_sizes, *files.layer_problems], key=by_subject),
         *sorted([*rows.image_problems, *image_sizes], key=by_subject),
         *rows.other_problems,
         *_garbage_warnings(rows, set(missing)),
         *_temporary_files(catalog, grace_seconds),
+        *lease_problems,
     ]
     if repair:
         report.repairs = repair_problems(catalog, report.problems, grace_seconds)

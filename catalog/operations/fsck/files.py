@@ -7,6 +7,7 @@ import io
 import tarfile
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -85,8 +86,15 @@ class Files:
 
 
 def check_files(
-    store: ContentStore, rows: Rows, checked: Checked, *, grace_seconds: float
+    store: ContentStore,
+    rows: Rows,
+    checked: Checked,
+    *,
+    grace_seconds: float,
+    held: Collection[str] = (),
 ) -> Files:
+    """Every blob file hashed; `held` are digests a live lease holds (a writer whose rows
+    have not committed yet: their files are not unreferenced)."""
     files = Files()
     layer_blobs = {layer.blob for layer in rows.layers.values()}
     users: dict[str, list[str]] = defaultdict(list)
@@ -99,6 +107,8 @@ def check_files(
         checked.blob_files += 1
         recorded = blob.digest in rows.blobs or blob.digest in layer_blobs
         if not recorded:
+            if blob.digest in held:
+                continue  # a write in progress
             try:
                 if store.path(blob.digest).lstat().st_mtime > cutoff:
                     continue  # perhaps a load that has not committed yet

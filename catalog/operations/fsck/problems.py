@@ -12,6 +12,7 @@ WARNING_KINDS = frozenset(
         "blob-unused",
         "blob-unreferenced",
         "temporary-file",
+        "lease-dead",
     }
 )
 
@@ -27,6 +28,7 @@ class FixAction(StrEnum):
     DELETE_ORPHAN_ROWS = "delete-orphan-rows"
     REMOVE_BLOB_FILE = "remove-blob-file"
     REMOVE_TEMPORARY_FILE = "remove-temporary-file"
+    RELEASE_LEASE = "release-lease"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Checked:
     images: int = 0
     references: int = 0
     containers: int = 0
+    # How the database itself was checked (catalog.operations.fsck.database).
+    database: str = ""
 
 
 @dataclass
@@ -113,6 +117,8 @@ class FsckReport:
             f"checked {c.images} images, {c.layers} layers, {c.blobs} blob rows,"
             f" {c.blob_files} blob files, {c.references} references, {c.containers} containers"
         )
+        if c.database:
+            counted += f", the database ({c.database})"
         errors, warnings = len(self.errors), len(self.warnings)
         found = f"{errors} error{plural(errors)}, {warnings} warning{plural(warnings)}"
         if self.repairs is not None:

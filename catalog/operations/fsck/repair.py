@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import cast
 
@@ -10,9 +9,10 @@ from sqlalchemy import Delete, Table, Update, and_, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from catalog.context import Catalog
-from catalog.db.models import Blob, Image, ImageLayer, ImageReference, Layer
+from catalog.db.models import Blob, BlobLease, Image, ImageLayer, ImageReference, Layer
 from catalog.operations.fsck.problems import Fix, FixAction, Problem, RepairOutcome
 from catalog.operations.fsck.rows import IMAGE_TABLES
+from catalog.operations.leases import live_leased
 
 _ROW_FIX_ORDER = (
     FixAction.SET_BLOB_SIZE,
@@ -22,6 +22,7 @@ _ROW_FIX_ORDER = (
     FixAction.DELETE_REFERENCE,
     FixAction.DELETE_ORPHAN_ROWS,
     FixAction.DELETE_BLOB_ROW,
+    FixAction.RELEASE_LEASE,
 )
 _FILE_FIXES = (FixAction.REMOVE_BLOB_FILE, FixAction.REMOVE_TEMPORARY_FILE)
 _ORPHAN_TABLES = {model.__tablename__: model for model in IMAGE_TABLES}
@@ -60,6 +61,9 @@ def _apply_row_fix(session: Session, fix: Fix) -> bool:
         statement = delete(Blob).where(
             Blob.digest == fix.key, ~exists().where(Layer.blob_digest == Blob.digest)
         )
+    elif fix.action is FixAction.RELEASE_LEASE:
+        # A lease found dead stays dead: its owner is gone, or it expired.
+        statement = delete(BlobLease).where(BlobLease.lease_id == fix.key)
     else:  # pragma: no cover - file fixes are applied elsewhere
         raise ValueError(f"not a row repair: {fix.action}")
     result = session.execute(statement.execution_options(synchronize_session=False))
@@ -74,11 +78,13 @@ def _apply_file_fix(
             return False, "a blob row names it now"
         if session.scalar(select(exists().where(Layer.blob_digest == fix.key))):
             return False, "a layer names it now"
+        if live_leased(session=session, digests=[fix.key]):
+            return False, "a writer in progress holds it now"
         path = catalog.store.path(fix.key)
     else:
         path = Path(fix.key)
         try:
-            if time.time() - path.lstat().st_mtime < grace_seconds:
+            if not catalog.store.abandoned(path, grace_seconds):
                 return False, "written to again since: a write in progress"
         except FileNotFoundError:
             return False, "gone already"
@@ -104,7 +110,8 @@ def repair_problems(
                 done = _apply_row_fix(session, fix)
                 note = fix.description if done else "the rows changed meanwhile; run fsck again"
                 outcomes[id(problem)] = RepairOutcome(problem, done, note)
-    with catalog.database.read() as session:
+    # Files go under the writer lock, as every removal does (catalog.operations.leases).
+    with catalog.database.write() as session:
         for problem in problems:
             fix = problem.fix
             if fix is not None and fix.action in _FILE_FIXES:
