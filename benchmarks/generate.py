@@ -14,7 +14,8 @@ The shape follows what a busy Docker host or CI builder holds:
 - a few common label keys; history entries matching the config; config JSON whose
   digest is the image ID, so every row is what `register_image` would have written;
 - containers, about 0.2 per image, skewed to popular and latest images, in mixed states;
-- creation times spread over the two years before a fixed anchor.
+- creation times spread over the two years before a fixed anchor;
+- the facts kept for the listing (docs/listing.md §12), as the writers would keep them.
 
 Rows only: no layer blob is written to the content store (listings never read blobs),
 but every blob row the foreign keys need exists. The database is a freshly migrated
@@ -29,6 +30,7 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ from catalog.db.models import (
     ImageReference,
     Layer,
 )
+from catalog.services import kept_facts
 
 # The newest creation time; the data spans the two years before it. Fixed, so a seed
 # always gives the same catalog.
@@ -588,6 +591,54 @@ def _cached(processor: Any) -> Any:
     return functools.lru_cache(maxsize=65_536)(processor)
 
 
+# The facts kept for the listing (docs/listing.md §12), computed here as the writers would
+# have kept them; the generator's tests compare them with fsck's recomputation.
+KEPT_IMAGE_COLUMNS = (
+    "sort_key",
+    "unique_size",
+    "child_count",
+    "tag_count",
+    "digest_count",
+    "container_count",
+    "labels_json",
+    "repo_tags",
+    "repo_digests",
+)
+
+
+@dataclass
+class _KeptFacts:
+    ref_counts: Counter[str]
+    images: list[tuple[Any, ...]]  # KEPT_IMAGE_COLUMNS, per image index
+
+
+def _kept_facts(gen: _Generator, containers: Sequence[tuple[Any, ...]]) -> _KeptFacts:
+    ref_counts = Counter(chain for image in gen.images for chain in image.stack.chains)
+    children = Counter(image.parent for image in gen.images if image.parent is not None)
+    names: dict[int, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+    for repository, tag, digest, image_index, _ in gen.references:
+        names[image_index].append((repository, tag, digest))
+    used_by = Counter(container[2] for container in containers)
+    rows = []
+    for index, image in enumerate(gen.images):
+        unique = sum(gen.layers[c][2] for c in image.stack.chains if ref_counts[c] == 1)
+        tag_count, digest_count, tags, digests = kept_facts.names_json(names.get(index, []))
+        rows.append(
+            (
+                kept_facts.sort_key(image.created),
+                unique,
+                children[index],
+                tag_count,
+                digest_count,
+                used_by[image.id],
+                kept_facts.labels_json(image.labels),
+                tags,
+                digests,
+            )
+        )
+    return _KeptFacts(ref_counts, rows)
+
+
 def plan(
     images: int, seed: int = 7, containers_per_image: float = 0.2
 ) -> tuple[dict[str, tuple[Table, tuple[str, ...], Rows]], GenerationResult]:
@@ -606,6 +657,7 @@ def plan(
         return model.__table__
 
     ids = [image.id for image in gen.images]
+    facts = _kept_facts(gen, containers)
     images_rows: Rows = []
     config_rows: Rows = []
     layer_rows: Rows = []
@@ -626,6 +678,7 @@ def plan(
                 chains[-1] if chains else None,
                 image.stack.size,
                 gen.last_tag_time.get(index),
+                *facts.images[index],
             )
         )
         config_rows.append((image.id, image.config))
@@ -647,8 +700,8 @@ def plan(
         # dict order: every layer after its parent (the self-reference is checked per row).
         "layers": (
             table(Layer),
-            ("chain_id", "diff_id", "parent_chain_id", "diff_size", "blob_digest"),
-            [(c, d, p, s, d) for c, (d, p, s) in gen.layers.items()],
+            ("chain_id", "diff_id", "parent_chain_id", "diff_size", "blob_digest", "ref_count"),
+            [(c, d, p, s, d, facts.ref_counts[c]) for c, (d, p, s) in gen.layers.items()],
         ),
         # Parents before children, as generated.
         "images": (
@@ -665,6 +718,7 @@ def plan(
                 "top_chain_id",
                 "size",
                 "last_tag_time",
+                *KEPT_IMAGE_COLUMNS,
             ),
             images_rows,
         ),

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from support import killed_catalog
 from support.builders import ImageBuilder
 from support.environment import REQUIRE_ALL_ENV, TEST_DATABASE_URL_ENV, console_script, strict
+from support.surgery import kept_facts_differences
 from typer.testing import CliRunner, Result
 
 from catalog.cli.main import app
@@ -128,10 +129,15 @@ def location(root: Path, db_url: str) -> Location:
 
 
 @pytest.fixture
-def catalog(location: Location) -> Iterator[Catalog]:
-    """An open, migrated, empty catalog."""
+def catalog(location: Location, request: pytest.FixtureRequest) -> Iterator[Catalog]:
+    """An open, migrated, empty catalog. Afterwards, whatever the test wrote through
+    catalog's writers, every fact kept for the listing must be what the rows give
+    (docs/listing.md §12); tests marked `rows_by_hand` write rows themselves."""
     with open_catalog(location) as opened:
         yield opened
+        if request.node.get_closest_marker("rows_by_hand") is None:
+            differences = kept_facts_differences(opened)
+            assert not differences, "kept facts differ from the rows:\n" + "\n".join(differences)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -38,6 +39,11 @@ NAMING_CONVENTION = {
 }
 
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+# images.sort_key of an image without a creation time: the largest BIGINT, so it sorts last.
+UNDATED = 2**63 - 1
+# Docker's dangling image, on the kept counts: a leaf without a tag (docs/listing.md §3.2).
+DANGLING = "child_count = 0 AND tag_count = 0"
 
 
 def utcnow() -> datetime:
@@ -145,6 +151,8 @@ class Layer(Base):
     blob_digest: Mapped[Sha256] = mapped_column(
         ForeignKey("blobs.digest", ondelete="RESTRICT"), index=True
     )
+    # Kept fact (services.kept_facts): how many images use this chain (image_layers rows).
+    ref_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
     parent: Mapped[Layer | None] = relationship(remote_side=[chain_id])
 
@@ -157,6 +165,16 @@ class Image(Base):
         CheckConstraint(sha256_shape("id"), name="id_shape"),
         CheckConstraint("size >= 0", name="size_not_negative"),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+        # The listing's order (newest first, ties by ID) and its keyset pages.
+        Index("ix_images_sort_key_id", "sort_key", "id"),
+        # dangling=true: leaves without a tag, in listing order, from the index alone.
+        Index(
+            "ix_images_dangling",
+            "sort_key",
+            "id",
+            sqlite_where=text(DANGLING),
+            postgresql_where=text(DANGLING),
+        ),
     )
 
     id: Mapped[Sha256] = mapped_column(primary_key=True)
@@ -178,6 +196,26 @@ class Image(Base):
     # Sum of the layers' diff sizes, stored once: an image's layers never change.
     size: Mapped[ByteCount] = mapped_column(default=0)
     last_tag_time: Mapped[Timestamp | None]
+
+    # Facts kept for the listing (services.kept_facts keeps them in the writers'
+    # transactions; fsck recomputes them; docs/listing.md §12). The listing reads these
+    # columns alone, in the order of `ix_images_sort_key_id`.
+    # Newest first: minus `created` in microseconds since the epoch; UNDATED (the largest
+    # BIGINT) without a creation time, so those come last.
+    sort_key: Mapped[int] = mapped_column(BigInteger, server_default=str(UNDATED))
+    # Bytes of the layers no other image uses: SharedSize = size - unique_size.
+    unique_size: Mapped[ByteCount] = mapped_column(server_default="0")
+    # Images whose parent_id is this one.
+    child_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Tag and digest references naming this image.
+    tag_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    digest_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Containers recorded with this image ID.
+    container_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Labels, RepoTags and RepoDigests as the Engine API writes them (Go's JSON).
+    labels_json: Mapped[str | None] = mapped_column(Text)
+    repo_tags: Mapped[str] = mapped_column(Text, server_default="[]")
+    repo_digests: Mapped[str] = mapped_column(Text, server_default="[]")
 
     config: Mapped[ImageConfigJSON] = relationship(
         back_populates="image", cascade="all, delete-orphan", passive_deletes=True

@@ -8,7 +8,6 @@ below 1.43, `VirtualSize` below 1.44, `Containers: -1` below 1.51, the legacy an
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from catalog import __version__
+from catalog.docker.gojson import go_json_text
 from catalog.domain.imageconfig import format_timestamp
 from catalog.server.versions import API_VERSION, MIN_API_VERSION, ApiVersion
 
@@ -55,9 +55,6 @@ LEGACY_CONFIG_CURRENT: dict[str, Any] = {
     "WorkingDir": "",
 }
 
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
-_GO_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
-
 # Go's runtime.GOARCH for Python's platform.machine().
 _GO_ARCH = {
     "x86_64": "amd64",
@@ -77,8 +74,7 @@ def go_json(document: Any, *, sort_keys: bool = False) -> bytes:
     """JSON as Go's encoding/json writes it: compact, UTF-8, `<`, `>` and `&` escaped,
     and a trailing newline (httputils.WriteJSON). With `sort_keys`, every object's keys
     are sorted, as when moby re-encodes a document through a map (compat.Wrap)."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
-    return (text.translate(_GO_ESCAPES) + "\n").encode()
+    return (go_json_text(document, sort_keys=sort_keys) + "\n").encode()
 
 
 def go_arch() -> str:

@@ -23,6 +23,7 @@ from catalog.db.models import Container, utcnow
 from catalog.domain.digest import short_id
 from catalog.domain.reference import familiar_string
 from catalog.errors import Conflict, InvalidReference, NotFound
+from catalog.services import kept_facts
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_by_image
 
@@ -150,6 +151,7 @@ def create_container(
     )
     session.add(container)
     session.flush()
+    kept_facts.container_added(session=session, image_id=image_id)
     return container
 
 
@@ -207,6 +209,7 @@ def remove_container(*, session: Session, term: str, force: bool = False) -> Con
             " stop the container before removing or force remove"
         )
     session.execute(delete(Container).where(Container.id == container.id))
+    kept_facts.container_removed(session=session, image_id=container.image_id)
     session.expunge(container)
     return container
 
