@@ -44,6 +44,22 @@ CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "e
 UNDATED = 2**63 - 1
 # Docker's dangling image, on the kept counts: a leaf without a tag (docs/listing.md §3.2).
 DANGLING = "child_count = 0 AND tag_count = 0"
+# What a listing reads of an image (order first; then what a summary shows; then what its
+# conditions test): the columns of SQLite's covering listing indexes.
+LISTING_COLUMNS = (
+    "sort_key",
+    "id",
+    "parent_id",
+    "size",
+    "unique_size",
+    "container_count",
+    "labels_json",
+    "repo_tags",
+    "repo_digests",
+    "tag_count",
+    "digest_count",
+    "child_count",
+)
 
 
 def utcnow() -> datetime:
@@ -102,6 +118,13 @@ def digest_shape(column: str) -> str:
         f" OR (substr({column}, 1, 7) = 'sha512:' AND length({column}) = 135))"
         f" AND {hex_part}"
     )
+
+
+def only_on(dialect: str, index: Index) -> Index:
+    """An index made on one backend only: `ddl_if` for CREATE, `info["dialects"]` for
+    Alembic's comparison (catalog.db.schema.include_object_for)."""
+    index.info["dialects"] = (dialect,)
+    return index.ddl_if(dialect=dialect)
 
 
 class Base(DeclarativeBase):
@@ -165,15 +188,18 @@ class Image(Base):
         CheckConstraint(sha256_shape("id"), name="id_shape"),
         CheckConstraint("size >= 0", name="size_not_negative"),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
-        # The listing's order (newest first, ties by ID) and its keyset pages.
-        Index("ix_images_sort_key_id", "sort_key", "id"),
-        # dangling=true: leaves without a tag, in listing order, from the index alone.
-        Index(
-            "ix_images_dangling",
-            "sort_key",
-            "id",
-            sqlite_where=text(DANGLING),
-            postgresql_where=text(DANGLING),
+        # The listing's order (newest first, ties by ID) and its keyset pages; dangling
+        # images (dangling=true) in that order. On SQLite, covering: the listing reads
+        # the index alone, in order, never the table out of order.
+        only_on("postgresql", Index("ix_images_sort_key_id", "sort_key", "id")),
+        only_on(
+            "postgresql",
+            Index("ix_images_dangling", "sort_key", "id", postgresql_where=text(DANGLING)),
+        ),
+        only_on("sqlite", Index("ix_images_listing", *LISTING_COLUMNS)),
+        only_on(
+            "sqlite",
+            Index("ix_images_listing_dangling", *LISTING_COLUMNS, sqlite_where=text(DANGLING)),
         ),
     )
 
@@ -318,6 +344,16 @@ class ImageReference(Base):
         CheckConstraint("length(repository) > 0", name="repository_not_empty"),
         UniqueConstraint("repository", "tag"),
         UniqueConstraint("repository", "digest"),
+        # Names by prefix (the reference filter's prefilter, db.sql.starts_with): SQLite's
+        # byte order lets the constraints' indexes answer it; PostgreSQL needs this one.
+        only_on(
+            "postgresql",
+            Index(
+                "ix_image_references_repository_pattern",
+                "repository",
+                postgresql_ops={"repository": "text_pattern_ops"},
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

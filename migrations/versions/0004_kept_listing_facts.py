@@ -4,7 +4,7 @@ reads one narrow row per image and no GROUP BY (issue 13, docs/listing.md §12).
 `layers.ref_count`; on `images`: `sort_key` (minus `created` in microseconds, the largest
 BIGINT when undated), `unique_size`, `child_count`, `tag_count`, `digest_count`,
 `container_count`, and `labels_json`, `repo_tags`, `repo_digests` as Go's JSON; two
-indexes for the listing's order and for dangling images. Every fact is backfilled from
+indexes for the listing's order and for dangling images (covering ones on SQLite). Every fact is backfilled from
 the rows here, with SQL and, for the JSON texts, Python written out in this file (a
 migration must not change when the application does; `catalog fsck` compares the result
 with the application's own recomputation).
@@ -32,6 +32,20 @@ depends_on: str | Sequence[str] | None = None
 
 UNDATED = 2**63 - 1
 DANGLING = "child_count = 0 AND tag_count = 0"
+LISTING_COLUMNS = (
+    "sort_key",
+    "id",
+    "parent_id",
+    "size",
+    "unique_size",
+    "container_count",
+    "labels_json",
+    "repo_tags",
+    "repo_digests",
+    "tag_count",
+    "digest_count",
+    "child_count",
+)
 COUNTS = ("unique_size", "child_count", "tag_count", "digest_count", "container_count")
 # Rows read and written at a time by the JSON backfills.
 BATCH = 10_000
@@ -74,15 +88,28 @@ def upgrade() -> None:
 
     _backfill()
 
-    with op.batch_alter_table("images", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_images_dangling",
-            ["sort_key", "id"],
-            unique=False,
+    # The listing's order and dangling images: on SQLite covering indexes (the listing
+    # reads them alone, in order); on PostgreSQL narrow ones.
+    if op.get_bind().dialect.name == "sqlite":
+        op.create_index("ix_images_listing", "images", list(LISTING_COLUMNS))
+        op.create_index(
+            "ix_images_listing_dangling",
+            "images",
+            list(LISTING_COLUMNS),
             sqlite_where=sa.text(DANGLING),
-            postgresql_where=sa.text(DANGLING),
         )
-        batch_op.create_index("ix_images_sort_key_id", ["sort_key", "id"], unique=False)
+    else:
+        op.create_index("ix_images_sort_key_id", "images", ["sort_key", "id"])
+        op.create_index(
+            "ix_images_dangling", "images", ["sort_key", "id"], postgresql_where=sa.text(DANGLING)
+        )
+        # Names by prefix (LIKE 'prefix%'), whatever the database's collation.
+        op.create_index(
+            "ix_image_references_repository_pattern",
+            "image_references",
+            ["repository"],
+            postgresql_ops={"repository": "text_pattern_ops"},
+        )
 
 
 def _backfill() -> None:
@@ -198,8 +225,13 @@ def _names(image_id: str, rows: list[tuple[Any, ...]]) -> dict[str, str]:
 
 def downgrade() -> None:
     # Plain DROP COLUMN (SQLite >= 3.35): a batch rebuild of `images` would cascade.
-    op.drop_index("ix_images_sort_key_id", table_name="images")
-    op.drop_index("ix_images_dangling", table_name="images")
+    if op.get_bind().dialect.name == "sqlite":
+        op.drop_index("ix_images_listing", table_name="images")
+        op.drop_index("ix_images_listing_dangling", table_name="images")
+    else:
+        op.drop_index("ix_images_sort_key_id", table_name="images")
+        op.drop_index("ix_images_dangling", table_name="images")
+        op.drop_index("ix_image_references_repository_pattern", table_name="image_references")
     op.drop_column("layers", "ref_count")
     for name in (
         "repo_digests",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,12 +36,19 @@ from catalog.operations.squash import squash_image
 from catalog.services import kept_facts
 from catalog.services.containers import create_container, remove_container
 from catalog.services.delete import delete_images
+from catalog.services.listing import disk_usage_totals, list_images
 from catalog.services.prune import delete_unused_images
 from catalog.services.refstore import references_of, repo_digests, repo_tags
 from catalog.services.tag import tag_image
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
+REPOSITORY = Path(__file__).resolve().parents[2]
+# Docker's algorithm, from the benchmark harness (not installed): after every module.
+if str(REPOSITORY) not in sys.path:
+    sys.path.append(str(REPOSITORY))
+
+from benchmarks import baseline  # noqa: E402
 
 # --- definitions -------------------------------------------------------------------------
 
@@ -136,6 +144,18 @@ def test_fsck_reports_and_repairs_damaged_kept_facts(
 LAYERS = [layer_tar({f"f{i}": bytes([65 + i]) * (10 * (i + 1))}) for i in range(4)]
 NAMES = ["app:1", "app:2", "app:latest", "tools:1", "ghcr.io/o/app:1", "localhost:5000/x:y"]
 TIMES = [None, T0, T0 + timedelta(days=1), T0 - timedelta(days=365 * 60)]
+
+# (all, shared sizes, filters): the listings compared with Docker's after every step.
+LISTINGS: list[tuple[bool, bool, dict[str, list[str]]]] = [
+    (False, True, {}),
+    (True, True, {}),
+    (False, False, {"dangling": ["true"]}),
+    (False, False, {"dangling": ["false"]}),
+    (False, False, {"label!": ["a"]}),
+    (False, True, {"label": ["<c>="]}),
+    (False, False, {"reference": ["app*"]}),
+    (True, False, {"until": ["2024-01-01T12:00:00Z"]}),
+]
 
 stacks = st.lists(st.integers(0, len(LAYERS) - 1), min_size=1, max_size=3)
 label_sets = st.one_of(
@@ -300,6 +320,38 @@ class WritesKeepTheirFacts(RuleBasedStateMachine):
     @invariant()
     def every_kept_fact_is_its_recomputation(self) -> None:
         assert kept_facts_differences(self.catalog) == []
+
+    @invariant()
+    def the_listing_is_dockers(self) -> None:
+        """Listings from the kept facts give what Docker's algorithm gives from the rows."""
+        with self.catalog.database.read() as session:
+            state = baseline.load(session)
+            for all_images, shared_size, filters in LISTINGS:
+                ours = list_images(
+                    session=session,
+                    filters=FilterArgs(filters),
+                    all_images=all_images,
+                    shared_size=shared_size,
+                )
+                theirs = baseline.images(
+                    state, FilterArgs(filters), all_images=all_images, shared_size=shared_size
+                )
+                assert baseline.summaries_fingerprint(
+                    s.to_api() for s in ours
+                ) == baseline.summaries_fingerprint(theirs), (all_images, shared_size, filters)
+            totals = disk_usage_totals(session=session)
+        docker = baseline.disk_usage(state)
+        assert (
+            totals.total_count,
+            totals.active_count,
+            totals.reclaimable,
+            totals.total_size,
+        ) == (
+            docker["TotalCount"],
+            docker["ActiveCount"],
+            docker["Reclaimable"],
+            docker["TotalSize"],
+        )
 
 
 @pytest.mark.slow
