@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 
+from catalog.db import revision
 from catalog.db.engine import Database, create_catalog_engine
-from catalog.db.schema import ensure_schema
 from catalog.errors import CatalogError
 from catalog.settings import Location
 from catalog.storage.content import ContentStore
@@ -45,7 +45,7 @@ def open_catalog(location: Location, *, check_schema: bool = True) -> Catalog:
     database = Database(engine)
     try:
         if check_schema:
-            ensure_schema(engine)
+            revision.check_schema(engine)
     except OperationalError as exc:
         database.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

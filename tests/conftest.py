@@ -28,7 +28,7 @@ from typer.testing import CliRunner, Result
 
 from catalog.cli.main import app
 from catalog.context import Catalog, open_catalog
-from catalog.db import schema
+from catalog.db import revision, schema
 from catalog.db.engine import create_catalog_engine
 from catalog.settings import Location, normalize_database_url
 
@@ -187,6 +187,8 @@ def newer_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     shutil.copytree(schema.migrations_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / "versions" / "9999_next.py").write_text(NEXT_REVISION.format(head=head))
     monkeypatch.setattr(schema, "migrations_dir", lambda: copy)
+    # The head a build records for its schema gate (catalog.db.revision).
+    monkeypatch.setattr(revision, "HEAD_REVISION", "9999")
     return head
 
 

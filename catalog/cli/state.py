@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from catalog.context import Catalog, open_catalog
 from catalog.settings import Location, resolve_location
+
+if TYPE_CHECKING:  # opening a catalog imports the database's libraries: only when asked
+    from catalog.context import Catalog
 
 
 @dataclass
@@ -30,6 +33,8 @@ def state(ctx: typer.Context) -> CliState:
 
 def open_from(ctx: typer.Context, *, check_schema: bool = True) -> Catalog:
     """Open the catalog the global options name, once per command; closed when it ends."""
+    from catalog.context import open_catalog
+
     cli_state = state(ctx)
     if cli_state._catalog is None:
         catalog = open_catalog(cli_state.location, check_schema=check_schema)

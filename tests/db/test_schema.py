@@ -16,7 +16,7 @@ from support.builders import ImageBuilder, diff_id, image_config, layer_tar
 from support.surgery import table_rows
 
 from catalog.context import Catalog, open_catalog
-from catalog.db import schema
+from catalog.db import revision, schema
 from catalog.db.engine import create_catalog_engine
 from catalog.db.models import Base
 from catalog.domain.reference import parse_normalized_named, with_digest, with_name
@@ -67,6 +67,12 @@ def describe_schema(engine: Engine) -> dict[str, Any]:
 def test_migrations_have_one_head() -> None:
     script = ScriptDirectory.from_config(schema.alembic_config())
     assert len(script.get_heads()) == 1
+
+
+def test_the_gate_knows_the_head() -> None:
+    """The schema gate compares with the head revision recorded in catalog.db.revision
+    (so that opening a catalog needs no Alembic): a new migration must move it."""
+    assert schema.head_revision() == revision.HEAD_REVISION
 
 
 def test_migrating_an_empty_database_gives_the_models_schema(
