@@ -267,8 +267,9 @@ class Deleter:
             .where(ImageLayer.image_id == image_id)
             .order_by(ImageLayer.position.desc())
         ).all()
-        parent_id = self.session.scalar(select(Image.parent_id).where(Image.id == image_id))
-        self.session.execute(delete(Image).where(Image.id == image_id))
+        parent_id = self.session.scalar(
+            delete(Image).where(Image.id == image_id).returning(Image.parent_id)
+        )
         kept_facts.image_removed(
             session=self.session, image_id=image_id, chains=chains, parent_id=parent_id
         )

@@ -107,41 +107,86 @@ def new_image_columns(created: datetime | None, labels: Mapping[str, str] | None
 
 
 # --- writers ------------------------------------------------------------------------------
+# Statements built once and run on the session's connection: a write runs a few of them on
+# a few rows each, and building one, or the ORM's handling of it, would cost more than
+# running it. The writers' own rows are in the database already (they flush).
+
+_IMAGES = cast(Table, Image.__table__)
+_LAYERS = cast(Table, Layer.__table__)
+_CHAINS: Any = bindparam("chains", expanding=True)
 
 
-def _add_unique_size(session: Session, changes: Mapping[str, int]) -> None:
-    images = cast(Table, Image.__table__)
+def _counting(change: int) -> Any:
+    """Move the chains' reference counts; their counts and sizes after."""
+    return (
+        update(_LAYERS)
+        .where(_LAYERS.c.chain_id.in_(_CHAINS))
+        .values(ref_count=_LAYERS.c.ref_count + change)
+        .returning(_LAYERS.c.chain_id, _LAYERS.c.ref_count, _LAYERS.c.diff_size)
+    )
+
+
+_COUNT_UP = _counting(1)
+_COUNT_DOWN = _counting(-1)
+_OWNERS = select(ImageLayer.image_id, ImageLayer.chain_id).where(
+    ImageLayer.chain_id.in_(_CHAINS), ImageLayer.image_id != bindparam("but")
+)
+_ADD_UNIQUE = (
+    update(_IMAGES)
+    .where(_IMAGES.c.id == bindparam("image"))
+    .values(unique_size=_IMAGES.c.unique_size + bindparam("change"))
+)
+_NEW_IMAGE = (
+    update(_IMAGES)
+    .where(_IMAGES.c.id == bindparam("image"))
+    .values(
+        unique_size=bindparam("unique"),
+        container_count=select(func.count())
+        .select_from(Container)
+        .where(Container.image_id == bindparam("image"))
+        .scalar_subquery(),
+    )
+)
+_ADD = {
+    column: update(_IMAGES)
+    .where(_IMAGES.c.id == bindparam("image"))
+    .values({column: _IMAGES.c[column] + bindparam("change")})
+    for column in ("child_count", "container_count")
+}
+_REFERENCES = select(
+    ImageReference.image_id, ImageReference.repository, ImageReference.tag, ImageReference.digest
+).where(ImageReference.image_id.in_(bindparam("images", expanding=True)))
+_NAMES = (
+    update(_IMAGES)
+    .where(_IMAGES.c.id == bindparam("image"))
+    .values(
+        tag_count=bindparam("tag_count"),
+        digest_count=bindparam("digest_count"),
+        repo_tags=bindparam("repo_tags"),
+        repo_digests=bindparam("repo_digests"),
+    )
+)
+
+
+def _run(session: Session, statement: Any, parameters: Any) -> Any:
+    return session.connection().execute(statement, parameters)
+
+
+def _move_unique_sizes(session: Session, chains: Mapping[str, int], but: str) -> None:
+    """Chains now used by one image besides `but`: that image gains (or loses) their
+    bytes."""
+    if not chains:
+        return
+    changes: dict[str, int] = defaultdict(int)
+    for image_id, chain in _run(session, _OWNERS, {"chains": list(chains), "but": but}):
+        changes[image_id] += chains[chain]
     if changes:
-        session.execute(
-            update(images)
-            .where(images.c.id == bindparam("image"))
-            .values(unique_size=images.c.unique_size + bindparam("change")),
-            [{"image": image, "change": change} for image, change in changes.items()],
-        )
-
-
-def _owners_of(session: Session, chains: Mapping[str, int], but: str) -> dict[str, int]:
-    """For chains now used by one image (besides `but`): that image, and the bytes it gains
-    or loses, summed per image."""
-    found: dict[str, int] = defaultdict(int)
-    if chains:
-        for image_id, chain in session.execute(
-            select(ImageLayer.image_id, ImageLayer.chain_id).where(
-                ImageLayer.chain_id.in_(list(chains)), ImageLayer.image_id != but
-            )
-        ):
-            found[image_id] += chains[chain]
-    return found
+        _run(session, _ADD_UNIQUE, [{"image": i, "change": c} for i, c in changes.items()])
 
 
 def _count(session: Session, image_id: str | None, column: str, change: int) -> None:
     if image_id is not None:
-        images = cast(Table, Image.__table__)
-        session.execute(
-            update(images)
-            .where(images.c.id == image_id)
-            .values({column: images.c[column] + change})
-        )
+        _run(session, _ADD[column], {"image": image_id, "change": change})
 
 
 def image_added(
@@ -150,37 +195,16 @@ def image_added(
     """After an image's row and layer list are inserted: its chains' reference counts, the
     unique sizes they move, its parent's child count, its container count (containers
     may outlive an image deleted with `rmi -f` and count again when it comes back)."""
-    layers = cast(Table, Layer.__table__)
-    images = cast(Table, Image.__table__)
     unique = 0
     if chains:
-        session.execute(
-            update(layers)
-            .where(layers.c.chain_id.in_(chains))
-            .values(ref_count=layers.c.ref_count + 1)
-        )
         now_shared: dict[str, int] = {}
-        for chain, count, diff_size in session.execute(
-            select(layers.c.chain_id, layers.c.ref_count, layers.c.diff_size).where(
-                layers.c.chain_id.in_(chains)
-            )
-        ):
+        for chain, count, diff_size in _run(session, _COUNT_UP, {"chains": list(chains)}):
             if count == 1:
                 unique += diff_size
             elif count == 2:  # its one other user no longer has it alone
                 now_shared[chain] = -diff_size
-        _add_unique_size(session, _owners_of(session, now_shared, image_id))
-    containers = (
-        select(func.count())
-        .select_from(Container)
-        .where(Container.image_id == image_id)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(images)
-        .where(images.c.id == image_id)
-        .values(unique_size=unique, container_count=containers)
-    )
+        _move_unique_sizes(session, now_shared, image_id)
+    _run(session, _NEW_IMAGE, {"image": image_id, "unique": unique})
     _count(session, parent_id, "child_count", 1)
 
 
@@ -189,21 +213,13 @@ def image_removed(
 ) -> None:
     """After an image's row (and so its layer list) is deleted: its chains' reference
     counts, the unique sizes they move, its parent's child count."""
-    layers = cast(Table, Layer.__table__)
     if chains:
-        session.execute(
-            update(layers)
-            .where(layers.c.chain_id.in_(chains))
-            .values(ref_count=layers.c.ref_count - 1)
-        )
-        now_unique = dict(
-            session.execute(
-                select(layers.c.chain_id, layers.c.diff_size).where(
-                    layers.c.chain_id.in_(chains), layers.c.ref_count == 1
-                )
-            ).all()
-        )
-        _add_unique_size(session, _owners_of(session, now_unique, image_id))
+        now_unique = {
+            chain: diff_size
+            for chain, count, diff_size in _run(session, _COUNT_DOWN, {"chains": list(chains)})
+            if count == 1
+        }
+        _move_unique_sizes(session, now_unique, image_id)
     _count(session, parent_id, "child_count", -1)
 
 
@@ -228,16 +244,8 @@ def names_changed(*, session: Session, image_ids: Iterable[str | None]) -> None:
     if not wanted:
         return
     references: dict[str, list[StoredName]] = {image_id: [] for image_id in wanted}
-    for image_id, repository, tag, digest in session.execute(
-        select(
-            ImageReference.image_id,
-            ImageReference.repository,
-            ImageReference.tag,
-            ImageReference.digest,
-        ).where(ImageReference.image_id.in_(wanted))
-    ):
+    for image_id, repository, tag, digest in _run(session, _REFERENCES, {"images": wanted}):
         references[image_id].append((repository, tag, digest))
-    images = cast(Table, Image.__table__)
     rows = []
     for image_id, named in references.items():
         tag_count, digest_count, tags, digests = names_json(named)
@@ -250,17 +258,7 @@ def names_changed(*, session: Session, image_ids: Iterable[str | None]) -> None:
                 "repo_digests": digests,
             }
         )
-    session.execute(
-        update(images)
-        .where(images.c.id == bindparam("image"))
-        .values(
-            tag_count=bindparam("tag_count"),
-            digest_count=bindparam("digest_count"),
-            repo_tags=bindparam("repo_tags"),
-            repo_digests=bindparam("repo_digests"),
-        ),
-        rows,
-    )
+    _run(session, _NAMES, rows)
 
 
 # --- recomputation ----------------------------------------------------------------------
