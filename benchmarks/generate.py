@@ -14,7 +14,8 @@ The shape follows what a busy Docker host or CI builder holds:
 - a few common label keys; history entries matching the config; config JSON whose
   digest is the image ID, so every row is what `register_image` would have written;
 - containers, about 0.2 per image, skewed to popular and latest images, in mixed states;
-- creation times spread over the two years before a fixed anchor.
+- creation times spread over the two years before a fixed anchor;
+- the facts kept for the listing (docs/listing.md §12), as the writers would keep them.
 
 Rows only: no layer blob is written to the content store (listings never read blobs),
 but every blob row the foreign keys need exists. The database is a freshly migrated
@@ -29,6 +30,7 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ from catalog.db.models import (
     ImageReference,
     Layer,
 )
+from catalog.services import kept_facts
 
 # The newest creation time; the data spans the two years before it. Fixed, so a seed
 # always gives the same catalog.
@@ -596,6 +599,54 @@ def _cached(processor: Any) -> Any:
     return functools.lru_cache(maxsize=65_536)(processor)
 
 
+# The facts kept for the listing (docs/listing.md §12), computed here as the writers would
+# have kept them; the generator's tests compare them with fsck's recomputation.
+KEPT_IMAGE_COLUMNS = (
+    "sort_key",
+    "unique_size",
+    "child_count",
+    "tag_count",
+    "digest_count",
+    "container_count",
+    "labels_json",
+    "repo_tags",
+    "repo_digests",
+)
+
+
+@dataclass
+class _KeptFacts:
+    ref_counts: Counter[str]
+    images: list[tuple[Any, ...]]  # KEPT_IMAGE_COLUMNS, per image index
+
+
+def _kept_facts(gen: _Generator, containers: Sequence[tuple[Any, ...]]) -> _KeptFacts:
+    ref_counts = Counter(chain for image in gen.images for chain in image.stack.chains)
+    children = Counter(image.parent for image in gen.images if image.parent is not None)
+    names: dict[int, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+    for repository, tag, digest, image_index, _ in gen.references:
+        names[image_index].append((repository, tag, digest))
+    used_by = Counter(container[2] for container in containers)
+    rows = []
+    for index, image in enumerate(gen.images):
+        unique = sum(gen.layers[c][2] for c in image.stack.chains if ref_counts[c] == 1)
+        tag_count, digest_count, tags, digests = kept_facts.names_json(names.get(index, []))
+        rows.append(
+            (
+                kept_facts.sort_key(image.created),
+                unique,
+                children[index],
+                tag_count,
+                digest_count,
+                used_by[image.id],
+                kept_facts.labels_json(image.labels),
+                tags,
+                digests,
+            )
+        )
+    return _KeptFacts(ref_counts, rows)
+
+
 def plan(
     images: int, seed: int = 7, containers_per_image: float = 0.2
 ) -> tuple[dict[str, tuple[Table, tuple[str, ...], Rows]], GenerationResult]:
@@ -614,6 +665,7 @@ def plan(
         return model.__table__
 
     ids = [image.id for image in gen.images]
+    facts = _kept_facts(gen, containers)
     images_rows: Rows = []
     config_rows: Rows = []
     layer_rows: Rows = []
@@ -634,6 +686,7 @@ def plan(
                 chains[-1] if chains else None,
                 image.stack.size,
                 gen.last_tag_time.get(index),
+                *facts.images[index],
             )
         )
         config_rows.append((image.id, image.config))
@@ -655,8 +708,8 @@ def plan(
         # dict order: every layer after its parent (the self-reference is checked per row).
         "layers": (
             table(Layer),
-            ("chain_id", "diff_id", "parent_chain_id", "diff_size", "blob_digest"),
-            [(c, d, p, s, d) for c, (d, p, s) in gen.layers.items()],
+            ("chain_id", "diff_id", "parent_chain_id", "diff_size", "blob_digest", "ref_count"),
+            [(c, d, p, s, d, facts.ref_counts[c]) for c, (d, p, s) in gen.layers.items()],
         ),
         # Parents before children, as generated.
         "images": (
@@ -673,6 +726,7 @@ def plan(
                 "top_chain_id",
                 "size",
                 "last_tag_time",
+                *KEPT_IMAGE_COLUMNS,
             ),
             images_rows,
         ),
@@ -820,3 +874,58 @@ def count_rows(connection: Connection) -> dict[str, int]:
         name: int(connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())  # noqa: S608
         for name in names
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build a synthetic catalog: `python -m benchmarks.generate --images N --db URL`."""
+    import argparse
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from catalog.context import open_catalog
+    from catalog.settings import Location, normalize_database_url
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.generate",
+        description="Build a synthetic catalog (the benchmark's) in a new, empty database: "
+        "any SQLAlchemy URL catalog takes (SQLite or PostgreSQL). Then time `catalog "
+        "--root DIR --db URL images ...` against it.",
+    )
+    parser.add_argument("--images", type=int, required=True, help="how many images (>= 20)")
+    parser.add_argument(
+        "--containers", type=int, help="how many containers (default: one per five images)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same rows")
+    parser.add_argument("--db", required=True, help="the database URL (its database empty)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="the catalog's root directory (default: beside a SQLite file, else a new "
+        "temporary directory); the synthetic catalog writes no blob files",
+    )
+    options = parser.parse_args(argv)
+    url = normalize_database_url(options.db)
+    root = options.root
+    if root is None:
+        if url.get_backend_name() == "sqlite" and url.database:
+            root = Path(url.database).resolve().parent / "catalog-root"
+        else:
+            root = Path(tempfile.mkdtemp(prefix="catalog-bench-root-"))
+    per_image = 0.2 if options.containers is None else options.containers / options.images
+    with open_catalog(Location(root=root, database_url=url)) as catalog:
+        result = generate(
+            catalog, images=options.images, seed=options.seed, containers_per_image=per_image
+        )
+    shown = url.render_as_string(hide_password=True)
+    print(json.dumps(result.to_json(), indent=2))
+    print(
+        f"Generated {result.images:,} images and {result.containers:,} containers in "
+        f"{result.seconds:.1f} s. Try:\n  catalog --root {root} --db {shown} images | head\n"
+        f"  catalog --root {root} --db {shown} images --format json --shared-size > /dev/null"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

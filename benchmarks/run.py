@@ -1,7 +1,7 @@
 """Run every benchmark and write benchmarks/RESULTS.md.
 
     python -m benchmarks.run                       # 1k, 10k, 100k on SQLite and PostgreSQL
-    python -m benchmarks.run --million             # and 1M
+    python -m benchmarks.run --million             # and 1M (on SQLite)
     python -m benchmarks.run --smoke --output DIR/RESULTS.md   # N=200, seconds
 
 PostgreSQL: CATALOG_BENCH_DATABASE_URL names a server where databases may be created;
@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy
 from sqlalchemy.engine import URL
@@ -39,6 +40,7 @@ from benchmarks.backends import (
 from benchmarks.generate import Probes
 from benchmarks.throughput import make_image
 from benchmarks.worker import report_names
+from benchmarks.writes import OPERATIONS as WRITES
 
 HERE = Path(__file__).resolve().parent
 REPOSITORY = HERE.parent
@@ -66,36 +68,52 @@ def listing_variants(probes: Probes) -> list[Spec]:
     return variants
 
 
+def http_path(variant: Spec) -> str:
+    """The Engine API request of a listing variant (the docker CLI's newest version)."""
+    query = {}
+    if variant.get("all"):
+        query["all"] = "1"
+    if variant.get("shared"):
+        query["shared-size"] = "1"
+    if variant.get("filters"):
+        query["filters"] = json.dumps(variant["filters"], separators=(",", ":"))
+    return "/v1.52/images/json" + ("?" + urlencode(query) if query else "")
+
+
 def cli_specs() -> list[Spec]:
+    def cli(name: str, *args: str, **extra: Any) -> Spec:
+        return {"kind": "cli", "name": name, "args": list(args), **extra}
+
     return [
-        {"kind": "cli", "name": "cli --version (start-up)", "args": ["--version"]},
-        {"kind": "cli", "name": "cli images", "args": ["images"]},
-        {"kind": "cli", "name": "cli images --format json", "args": ["images", "--format", "json"]},
-        {
-            "kind": "cli",
-            "name": "cli images -a --format json",
-            "args": ["images", "-a", "--format", "json"],
-        },
-        {
-            "kind": "cli",
-            "name": "cli images --shared-size --format json",
-            "args": ["images", "--shared-size", "--format", "json"],
-        },
-        {
-            "kind": "cli",
-            "name": "cli system df --format json",
-            "args": ["system", "df", "--format", "json"],
-        },
+        cli("cli --version (start-up)", "--version"),
+        cli("cli --help (start-up)", "--help"),
+        cli("cli images, an empty catalog (start-up)", "images", empty=True),
+        cli("cli images", "images"),
+        cli("cli images --format json", "images", "--format", "json"),
+        cli("cli images -a --format json", "images", "-a", "--format", "json"),
+        cli(
+            "cli images --shared-size --format json", "images", "--shared-size", "--format", "json"
+        ),
+        cli("cli system df", "system", "df"),
+        cli("cli system df -v", "system", "df", "-v"),
+        cli("cli system df --format json", "system", "df", "--format", "json"),
     ]
 
 
+def write_specs(repeat: int) -> list[Spec]:
+    """One write each, with the kept facts and without (benchmarks.writes)."""
+    return [{"kind": "write", "name": f"write {op}", "op": op, "repeat": repeat} for op in WRITES]
+
+
 def measurement_specs(
-    probes: Probes, *, with_baseline: bool, html: Path, all_cli: bool = True
+    probes: Probes, *, with_baseline: bool, html: Path, all_cli: bool = True, writes: int = 0
 ) -> list[Spec]:
     variants = listing_variants(probes)
     reports = report_names()
     specs: list[Spec] = [{"kind": "api", **variant} for variant in variants]
+    specs += [{"kind": "http", "name": f"http {v['name']}", "path": http_path(v)} for v in variants]
     specs.append({"kind": "df", "name": "system df"})
+    specs.append({"kind": "http", "name": "http system df", "path": "/v1.52/system/df?verbose=1"})
     specs += [{"kind": "report", "name": f"report {name}", "report": name} for name in reports]
     specs += [
         {"kind": "floor", "name": f"floor {name}", "floor": name}
@@ -124,6 +142,8 @@ def measurement_specs(
                 "variants": [*variants, {"name": "system df", "df": True}],
             }
         )
+    if writes:
+        specs += write_specs(writes)
     return specs
 
 
@@ -220,6 +240,7 @@ class Runner:
                 with_baseline=with_baseline,
                 html=self.scratch / f"report-{label}.html",
                 all_cli=not self.options.smoke,
+                writes=self.options.write_repeat,
             )
             if not with_baseline:
                 entry["baseline_skipped"] = (
@@ -333,7 +354,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sizes", default="1000,10000,100000", help="image counts, comma-separated"
     )
-    parser.add_argument("--million", action="store_true", help="also N=1,000,000")
+    parser.add_argument(
+        "--million", action="store_true", help="also N=1,000,000 (on --million-backends)"
+    )
+    parser.add_argument(
+        "--million-backends",
+        default="sqlite",
+        help="the backends N=1,000,000 runs on, comma-separated (default sqlite)",
+    )
+    parser.add_argument(
+        "--write-repeat", type=int, default=25, help="repetitions of each write measured"
+    )
     parser.add_argument(
         "--backends", default=",".join(BACKENDS), help="sqlite and/or postgresql, comma-separated"
     )
@@ -384,12 +415,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         options.throughput_bytes = 8 << 20
         options.throughput_layers = 3
         options.throughput_repeat = 1
+        options.write_repeat = 2
     if options.output is None:
         smoke_dir = Path(tempfile.gettempdir()) / "catalog-bench-smoke"
         options.output = (smoke_dir if options.smoke else HERE) / "RESULTS.md"
     if options.json is None:
         options.json = options.output.with_name("results.json")
     options.size_list = [int(s) for s in options.sizes.split(",") if s]
+    options.million_list = [b.strip() for b in options.million_backends.split(",") if b.strip()]
     if options.million:
         options.size_list.append(1_000_000)
     options.backend_list = [b.strip() for b in options.backends.split(",") if b.strip()]
@@ -446,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                 runner.log(f"{backend}: unavailable: {exc}")
                 continue
             for size in options.size_list:
+                if size == 1_000_000 and backend not in options.million_list:
+                    continue
                 runner.runs.append(runner.one_size(backend, server, size))
             if image is not None:
                 runner.log(f"{backend}: throughput")

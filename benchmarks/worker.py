@@ -8,11 +8,15 @@ the measurement: the process's high-water mark, reset before each spec through
 /proc/self/clear_refs where Linux allows, so one worker may run several specs (the smoke
 run does) while a full run gives each spec a fresh process.
 
-Kinds of spec: `generate` (build the synthetic catalog), `api` (`list_images`), `df`
-(`disk_usage`), `report` (`run_report` of catalog.services.reports), `floor` (plain SELECTs), `cli`
-(the `catalog` console script as a child process: wall time, and its own peak RSS from
-wait4), `baseline` (Docker's algorithm: load, then each variant), `load`, `squash` and
-`sha256sum` (throughput on a large image).
+Kinds of spec: `generate` (build the synthetic catalog), `api` (`list_images`, summaries
+as Python objects), `http` (the bytes of an Engine API answer, `GET /images/json` or
+`/system/df`, from `catalog serve`'s ASGI application in process: what a client
+receives, without the network), `df` (`disk_usage`), `report` (`run_report` of
+catalog.services.reports), `floor` (plain SELECTs), `cli` (the `catalog` console script as
+a child process: wall time, and its own peak RSS from wait4), `baseline` (Docker's
+algorithm: load, then each variant), `write` (one tag, rmi, load or squash, with the kept
+facts or without: benchmarks.writes), `load`, `squash` and `sha256sum` (throughput on a
+large image).
 """
 
 from __future__ import annotations
@@ -212,6 +216,65 @@ def _floor(catalog: Catalog, name: str) -> Callable[[], int]:
     return run
 
 
+def _http(catalog: Catalog, spec: Spec, repeat: int, budget: float) -> Result:
+    """GET `spec["path"]` from the Engine API application, every byte read and dropped as
+    it comes (the peak RSS is the server's, not a client's buffer); then once more, kept
+    and parsed, to check the answer."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette would have httpx2 instead of httpx
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from catalog.server.app import EngineApp
+
+    client = TestClient(EngineApp(catalog))
+    kept = bytearray()
+    keeping = [False]
+
+    def run() -> int:
+        size = 0
+        with client.stream("GET", spec["path"]) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"{spec['path']}: {response.status_code} {response.read()!r}")
+            for chunk in response.iter_raw():
+                size += len(chunk)
+                if keeping[0]:
+                    kept.extend(chunk)
+        return size
+
+    times, size = timed(run, repeat=repeat, budget=budget)
+    result: Result = {**summary(times), "output_bytes": size, "rss_mb": peak_rss_mb()}
+    keeping[0] = True
+    run()
+    client.close()
+    document = json.loads(bytes(kept))
+    if isinstance(document, list):
+        items = document
+    else:  # /system/df: the legacy list, or (1.52 verbose) the items of ImageUsage
+        items = document.get("Images") or document.get("ImageUsage", {}).get("Items", [])
+    result["count"] = len(items)
+    result["fingerprint"] = baseline.summaries_fingerprint(items)
+    return result
+
+
+def _write(catalog: Catalog, location: Location, spec: Spec) -> list[Result]:
+    """One write with the kept facts and without: two results."""
+    from benchmarks import writes
+
+    if spec["op"] == "tag" and "source" not in spec:
+        with catalog.database.read() as session:
+            spec["source"] = session.scalars(
+                select(ImageReference.image_id).where(ImageReference.tag.isnot(None)).limit(1)
+            ).one()
+    found = writes.measure(catalog, location.root / "writes", spec)
+    name = f"write {spec['op']}"
+    return [
+        {"name": name, **summary(found["kept"])},
+        {"name": f"{name} (without kept facts)", **summary(found["bare"])},
+    ]
+
+
 def catalog_command() -> list[str]:
     """The `catalog` console script of this Python, else `python -m catalog`."""
     script = Path(sys.executable).with_name("catalog")
@@ -240,14 +303,13 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
 
 
 def _cli(location: Location, spec: Spec, repeat: int, budget: float) -> Result:
-    command = [
-        *catalog_command(),
-        "--root",
-        str(location.root),
-        "--db",
-        location.database_url.render_as_string(hide_password=False),
-        *spec["args"],
-    ]
+    """`catalog ARGS` on the catalog; with `empty`, on a new one of its own (created by
+    the warm-up run: the timed ones find it at the current schema)."""
+    where = ["--root", str(location.root), "--db"]
+    where.append(location.database_url.render_as_string(hide_password=False))
+    if spec.get("empty"):
+        where = ["--root", tempfile.mkdtemp(prefix="catalog-bench-empty-")]
+    command = [*catalog_command(), *where, *spec["args"]]
     env = dict(os.environ)
     walls: list[float] = []
     peaks: list[float] = []
@@ -369,6 +431,12 @@ def run_spec(
         return [{"name": name, "generation": generated.to_json(), "median": generated.seconds}]
     if kind == "cli":
         return [{"name": name, **_cli(location, spec, repeat, budget)}]
+    if kind == "http":
+        assert catalog is not None
+        return [{"name": name, **_http(catalog, spec, repeat, budget)}]
+    if kind == "write":
+        assert catalog is not None
+        return _write(catalog, location, spec)
     if kind == "sha256sum":
         return [{"name": name, **_sha256sum(spec, repeat, budget)}]
     if kind in ("load", "squash"):

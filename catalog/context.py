@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from catalog.db import revision
 from catalog.db.engine import Database, create_catalog_engine
 from catalog.db.failures import DatabaseFailure, database_reason, is_database_condition
-from catalog.db.schema import ensure_schema
 from catalog.errors import CatalogError
 from catalog.settings import Location
 from catalog.storage.content import ContentStore
@@ -63,7 +63,7 @@ def open_catalog(
     database = Database(engine)
     try:
         if check_schema:
-            ensure_schema(engine)
+            revision.check_schema(engine)
     except DBAPIError as exc:
         database.dispose()
         if not is_database_condition(exc):

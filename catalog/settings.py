@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from catalog.errors import InvalidArgument
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a URL is parsed, not by `catalog --help`
+    from sqlalchemy.engine import URL
 
 ROOT_ENV = "CATALOG_ROOT"
 DATABASE_URL_ENV = "CATALOG_DATABASE_URL"
@@ -30,6 +31,9 @@ def default_root() -> Path:
 
 def normalize_database_url(url: str | URL) -> URL:
     """Parse a SQLAlchemy URL; plain `postgresql://` means psycopg 3, our PostgreSQL driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -73,5 +77,7 @@ def resolve_location(root: Path | str | None = None, database_url: str | None = 
     if url_value:
         url = normalize_database_url(url_value)
     else:
+        from sqlalchemy.engine import URL
+
         url = URL.create("sqlite", database=str(root_path / DATABASE_FILE))
     return Location(root=root_path, database_url=url)

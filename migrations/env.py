@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from catalog.db.models import Base
+from catalog.db.schema import include_object_for
 
 config = context.config
 
@@ -21,6 +22,8 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=True,
         compare_type=True,
         compare_server_default=True,
+        # Indexes made on one backend only (models.only_on) are not missing on the other.
+        include_object=include_object_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

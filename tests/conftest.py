@@ -23,11 +23,12 @@ from sqlalchemy.engine import make_url
 from support import killed_catalog
 from support.builders import ImageBuilder
 from support.environment import REQUIRE_ALL_ENV, TEST_DATABASE_URL_ENV, console_script, strict
+from support.surgery import kept_facts_differences
 from typer.testing import CliRunner, Result
 
 from catalog.cli.main import app
 from catalog.context import Catalog, open_catalog
-from catalog.db import schema
+from catalog.db import revision, schema
 from catalog.db.engine import create_catalog_engine
 from catalog.settings import Location, normalize_database_url
 
@@ -128,10 +129,15 @@ def location(root: Path, db_url: str) -> Location:
 
 
 @pytest.fixture
-def catalog(location: Location) -> Iterator[Catalog]:
-    """An open, migrated, empty catalog."""
+def catalog(location: Location, request: pytest.FixtureRequest) -> Iterator[Catalog]:
+    """An open, migrated, empty catalog. Afterwards, whatever the test wrote through
+    catalog's writers, every fact kept for the listing must be what the rows give
+    (docs/listing.md §12); tests marked `rows_by_hand` write rows themselves."""
     with open_catalog(location) as opened:
         yield opened
+        if request.node.get_closest_marker("rows_by_hand") is None:
+            differences = kept_facts_differences(opened)
+            assert not differences, "kept facts differ from the rows:\n" + "\n".join(differences)
 
 
 @pytest.fixture
@@ -181,6 +187,8 @@ def newer_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     shutil.copytree(schema.migrations_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / "versions" / "9999_next.py").write_text(NEXT_REVISION.format(head=head))
     monkeypatch.setattr(schema, "migrations_dir", lambda: copy)
+    # The head a build records for its schema gate (catalog.db.revision).
+    monkeypatch.setattr(revision, "HEAD_REVISION", "9999")
     return head
 
 

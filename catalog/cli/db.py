@@ -80,3 +80,8 @@ def revision(
     catalog = open_from(ctx)
     path = schema.new_revision(catalog.database.engine, message, empty=empty)
     typer.echo(f"Wrote {path}")
+
+
+def register(main_app: typer.Typer, image_app: typer.Typer) -> None:
+    del image_app  # no `catalog image` form
+    main_app.add_typer(app, name="db")

@@ -9,46 +9,92 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from catalog import __version__
-from catalog.cli import (
-    append,
-    container,
-    db,
-    demo,
-    fsck,
-    gc,
-    history,
-    image,
-    images,
-    inspect,
-    load,
-    prune,
-    registry,
-    report,
-    rmi,
-    save,
-    serve,
-    squash,
-    system,
-    tag,
-)
+from catalog.cli import image
 from catalog.cli.helptext import PLAIN_HELP, use_plain_help
+from catalog.cli.lazy import Lazy, LazyGroup
 from catalog.cli.options import OutputFormat
 from catalog.cli.state import CliState, open_from
-from catalog.db import schema
-from catalog.db.failures import as_catalog_error
-from catalog.docker.humanize import human_size
 from catalog.errors import CatalogError, os_failure
-from catalog.services.info import count_rows
 from catalog.settings import DATABASE_URL_ENV, ROOT_ENV
 
+# The commands, by the module that registers them (`register(app, image_app)`): imported
+# only when used (catalog.cli.lazy). Each has its help's first paragraph, which
+# `catalog --help` lists (tests/cli/test_docs.py checks they agree).
+COMMANDS: dict[str, Lazy] = {
+    "save": Lazy(
+        "catalog.cli.save",
+        "Save images to a tar archive (Docker 25+ format; standard output by default).",
+    ),
+    "tag": Lazy(
+        "catalog.cli.tag",
+        "Create TARGET as a new tag for the image SOURCE names (an existing tag moves).",
+    ),
+    "rmi": Lazy(
+        "catalog.cli.rmi",
+        "Remove one or more images: untag a name, delete an ID, as docker rmi does.",
+    ),
+    "history": Lazy(
+        "catalog.cli.history",
+        "Show the history of an image, newest first, as docker history does.",
+    ),
+    "load": Lazy(
+        "catalog.cli.load",
+        "Load images from a tar archive (docker save v1.2, Docker 25+, go-containerregistry,"
+        " OCI layout; optionally gzip/zstd/bzip2/xz compressed) or an OCI layout directory;"
+        " STDIN by default.",
+    ),
+    "images": Lazy("catalog.cli.images", "List images (as `docker images`), newest first."),
+    "report": Lazy(
+        "catalog.cli.report",
+        "Run a report over the catalog: disk by repository, sharing, what can go, growth.",
+    ),
+    "demo": Lazy(
+        "catalog.cli.demo", "Build a sample catalog from images made on the spot, then show it."
+    ),
+    "gc": Lazy(
+        "catalog.cli.gc",
+        "Remove layers no image uses, blobs nothing references or holds, and what killed"
+        " writers left (temporary files, leases); print what was reclaimed.",
+    ),
+    "fsck": Lazy(
+        "catalog.cli.fsck",
+        "Verify blobs (re-hashed), configs, chain IDs, diff sizes, references and containers;"
+        " print one `kind: subject: detail` line per problem and exit 1 on any error.",
+    ),
+    "serve": Lazy(
+        "catalog.cli.serve",
+        "Serve the Docker Engine API for images (and catalog's own endpoints) until"
+        " interrupted: point DOCKER_HOST at it and use `docker` or docker-py. A browser gets a"
+        " read-only web view of the catalog at the same address.",
+    ),
+    "pull": Lazy(
+        "catalog.cli.registry", "Download an image from a registry, as `docker pull` does."
+    ),
+    "push": Lazy("catalog.cli.registry", "Upload an image to a registry, as `docker push` does."),
+    "login": Lazy(
+        "catalog.cli.registry",
+        "Log in to a registry: check the credentials with it, then keep them in the docker"
+        " CLI's config.json (or its credential helper), as `docker login` does.",
+    ),
+    "logout": Lazy(
+        "catalog.cli.registry",
+        "Log out from a registry: forget its credentials, as `docker logout` does.",
+    ),
+    "db": Lazy("catalog.cli.db", "Manage the catalog database's schema."),
+    "container": Lazy("catalog.cli.container", "Manage the containers the catalog records."),
+    "system": Lazy("catalog.cli.system", "Manage the catalog as a whole."),
+}
 
-class CatalogGroup(TyperGroup):
+
+class CatalogGroup(LazyGroup):
     """Turns a CatalogError anywhere below into one line on stderr and its exit code, and
     so an operating-system or database condition (a full disk, a read-only store, a
     locked or corrupt database: catalog.db.failures); only a bug shows a traceback."""
+
+    LAZY = COMMANDS
 
     # Typer's click context class is private (typer._click), hence Any.
     def invoke(self, ctx: Any) -> Any:
@@ -57,7 +103,12 @@ class CatalogGroup(TyperGroup):
         except CatalogError as exc:
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # Typer's own: --help, usage errors, exit codes
         except Exception as exc:
+            # Imported here: SQLAlchemy is not for `--version` (catalog.cli.lazy).
+            from catalog.db.failures import as_catalog_error
+
             if isinstance(exc, OSError) and _while_writing_output(exc):
                 failure: CatalogError | None = os_failure(exc, "writing the output")
             else:
@@ -69,8 +120,8 @@ class CatalogGroup(TyperGroup):
 
 
 def _while_writing_output(error: OSError) -> bool:
-    """Whether `error` came from printing (typer.echo): a full disk or a closed pipe
-    under stdout, which the message should say rather than leave unnamed."""
+    """Whether `error` came from typer.echo (catalog.cli.output names its own): a full
+    disk or a closed pipe under stdout, which the message should say, not leave unnamed."""
     traceback = error.__traceback__
     while traceback is not None:
         code = traceback.tb_frame.f_code
@@ -105,32 +156,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     **PLAIN_HELP,
 )
-app.add_typer(db.app, name="db")
 app.add_typer(image.app, name="image")
-# Each command module adds its commands to `app` (top-level aliases, as docker has) and to
-# `image.app`, through its register(app, image_app).
-COMMAND_MODULES: tuple[Any, ...] = (
-    save,
-    append,
-    tag,
-    rmi,
-    inspect,
-    history,
-    container,
-    load,
-    images,
-    system,
-    prune,
-    report,
-    demo,
-    gc,
-    fsck,
-    serve,
-    squash,
-    registry,
-)
-for _module in COMMAND_MODULES:
-    _module.register(app, image.app)
 
 
 def _version_callback(value: bool) -> None:
@@ -185,15 +211,19 @@ def info(
     ] = OutputFormat.table,
 ) -> None:
     """Show where the catalog lives and what it holds."""
+    from catalog.db.revision import HEAD_REVISION, stored_revision
+    from catalog.docker.humanize import human_size
+    from catalog.services.info import count_rows
+
     catalog = open_from(ctx)
     with catalog.database.read() as session:
         counts = count_rows(session=session)
-    state = schema.schema_state(catalog.database.engine)
+    current = stored_revision(catalog.database.engine)
     store_bytes = catalog.store.total_size()
     facts: dict[str, Any] = {
         "root": str(catalog.location.root),
         "database": catalog.location.display_url,
-        "schema_revision": state.current,
+        "schema_revision": current,
         "images": counts.images,
         "layers": counts.layers,
         "references": counts.references,
@@ -204,7 +234,7 @@ def info(
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(facts, indent=2))
         return
-    revision = f"{state.current} (head)" if state.is_current else str(state.current)
+    revision = f"{current} (head)" if current == HEAD_REVISION else str(current)
     rows = [
         ("Root", facts["root"]),
         ("Database", facts["database"]),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from catalog.context import Catalog, open_catalog
 from catalog.settings import Location, resolve_location
+
+if TYPE_CHECKING:  # opening a catalog imports the database's libraries: only when asked
+    from catalog.context import Catalog
 
 
 @dataclass
@@ -34,6 +37,8 @@ def open_from(ctx: typer.Context, *, check_schema: bool = True, adds_data: bool 
     A command that `adds_data` (load, append, squash, pull) never takes the space kept
     back for a full disk (catalog.storage.reserve): that is for the commands that list
     and free."""
+    from catalog.context import open_catalog
+
     cli_state = state(ctx)
     if cli_state._catalog is None:
         catalog = open_catalog(

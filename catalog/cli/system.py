@@ -1,22 +1,34 @@
-"""`catalog system df`, as the docker CLI prints it (docs/listing.md §9)."""
+"""`catalog system df`, as the docker CLI prints it (docs/listing.md §9): the totals from
+the kept facts, the images (with -v or as JSON) written as the listing reads them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from catalog.cli.container import container_table
 from catalog.cli.images import NONE, created
 from catalog.cli.options import OutputFormat
+from catalog.cli.output import Output
 from catalog.cli.state import open_from
 from catalog.docker.humanize import human_size
-from catalog.docker.tabwriter import tabwrite
+from catalog.docker.tabwriter import tabwrite, tabwrite_lines
 from catalog.domain.digest import short_id
 from catalog.services.container_listing import list_containers
-from catalog.services.listing import DiskUsage, disk_usage
+from catalog.services.listing import (
+    DiskUsageTotals,
+    ImageRow,
+    disk_usage_totals,
+    image_rows,
+    json_array,
+    listing_query,
+    summary_writer,
+)
 
 # docker/cli's containers table of `system df -v`.
 DF_CONTAINER_COLUMNS = [
@@ -38,27 +50,54 @@ def _omit_zero(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if v not in (0, [], None)}
 
 
-def disk_usage_json(usage: DiskUsage) -> dict[str, Any]:
-    """The API 1.52 verbose `/system/df` shape, for images and containers."""
-    return {
-        "ImageUsage": _omit_zero(
-            {
-                "ActiveCount": usage.active_count,
-                "Reclaimable": usage.reclaimable,
-                "TotalCount": len(usage.images),
-                "TotalSize": usage.total_size,
-                "Items": [image.to_api() for image in usage.images],
-            }
-        ),
-        "ContainerUsage": _omit_zero(
-            {"ActiveCount": usage.containers_running, "TotalCount": usage.containers_total}
-        ),
-    }
+def disk_usage_json(totals: DiskUsageTotals, items: Iterator[str]) -> Iterator[str]:
+    """The API 1.52 verbose `/system/df` shape for images and containers, in pieces:
+    the summaries (JSON texts) as they come."""
+    image_usage = _omit_zero(
+        {
+            "ActiveCount": totals.active_count,
+            "Reclaimable": totals.reclaimable,
+            "TotalCount": totals.total_count,
+            "TotalSize": totals.total_size,
+        }
+    )
+    head = json.dumps(image_usage, separators=(",", ":"))[:-1]
+    containers = _omit_zero(
+        {"ActiveCount": totals.containers_running, "TotalCount": totals.containers_total}
+    )
+    tail = '},"ContainerUsage":' + json.dumps(containers, separators=(",", ":")) + "}\n"
+    yield '{"ImageUsage":' + head
+    if totals.total_count:
+        yield (',"Items":' if image_usage else '"Items":')
+        for piece in json_array(items):
+            yield piece.removesuffix("\n")
+    yield tail
+
+
+def _listed(session: Session) -> Iterator[ImageRow]:
+    """The images of `system df`: the default listing."""
+    return image_rows(session=session, listing=listing_query(session=session))
 
 
 def _reclaimable(reclaimable: int, total: int) -> str:
     text = human_size(reclaimable, 4)
     return f"{text} ({reclaimable * 100 // total}%)" if total > 0 else text
+
+
+def _verbose_row(row: ImageRow) -> list[str]:
+    key, image_id, _, size, unique, containers, _, tags, _ = row
+    first = json.loads(tags)[0] if tags != "[]" else None
+    repository, _, tag = first.rpartition(":") if first else (NONE, "", NONE)
+    return [
+        repository,
+        tag,
+        short_id(image_id),
+        created(key),
+        human_size(size, 3),
+        human_size(size - unique, 4),
+        human_size(unique, 4),
+        str(containers),
+    ]
 
 
 def df(
@@ -72,59 +111,43 @@ def df(
 ) -> None:
     """Show the catalog's disk usage (as `docker system df`)."""
     catalog = open_from(ctx)
-    with catalog.database.read() as session:
-        usage = disk_usage(session=session)
+    with catalog.database.read() as session, Output() as out:
+        totals = disk_usage_totals(session=session)
+        if output_format is OutputFormat.json:
+            write = summary_writer(shared_size=True)
+            out.write_all(disk_usage_json(totals, (write(row) for row in _listed(session))))
+            return
+        if not verbose:
+            out.write(
+                tabwrite(
+                    [
+                        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                        [
+                            "Images",
+                            str(totals.total_count),
+                            str(totals.active_count),
+                            human_size(totals.total_size, 4),
+                            _reclaimable(totals.reclaimable, totals.total_size),
+                        ],
+                        # Containers' writable layers are not in the catalog: no space here.
+                        [
+                            "Containers",
+                            str(totals.containers_total),
+                            str(totals.containers_running),
+                            "0B",
+                            "0B",
+                        ],
+                    ]
+                )
+            )
+            return
+        header = "REPOSITORY|TAG|IMAGE ID|CREATED|SIZE|SHARED SIZE|UNIQUE SIZE|CONTAINERS"
+        out.write("Images space usage:\n\n")
+        out.write_all(tabwrite_lines(header.split("|"), map(_verbose_row, _listed(session))))
         # docker system df -v shows no virtual size for containers: no `size` here.
-        containers = list_containers(session=session, all_states=True) if verbose else []
-    if output_format is OutputFormat.json:
-        typer.echo(json.dumps(disk_usage_json(usage), indent=2))
-        return
-    if not verbose:
-        typer.echo(
-            tabwrite(
-                [
-                    ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-                    [
-                        "Images",
-                        str(len(usage.images)),
-                        str(usage.active_count),
-                        human_size(usage.total_size, 4),
-                        _reclaimable(usage.reclaimable, usage.total_size),
-                    ],
-                    # Containers' writable layers are not in the catalog: they take no space here.
-                    [
-                        "Containers",
-                        str(usage.containers_total),
-                        str(usage.containers_running),
-                        "0B",
-                        "0B",
-                    ],
-                ]
-            ),
-            nl=False,
-        )
-        return
-    header = "REPOSITORY|TAG|IMAGE ID|CREATED|SIZE|SHARED SIZE|UNIQUE SIZE|CONTAINERS"
-    table = [header.split("|")]
-    for image in usage.images:
-        tags = image.repo_tags
-        repository, _, tag = tags[0].rpartition(":") if tags else (NONE, "", NONE)
-        table.append(
-            [
-                repository,
-                tag,
-                short_id(image.id),
-                created(image),
-                human_size(image.size, 3),
-                human_size(image.shared_size, 4),
-                human_size(image.size - image.shared_size, 4),
-                str(image.containers),
-            ]
-        )
-    typer.echo("Images space usage:\n")
-    typer.echo(tabwrite(table))
-    typer.echo("Containers space usage:\n")
-    typer.echo(container_table(containers, DF_CONTAINER_COLUMNS, datetime.now(UTC)), nl=False)
+        containers = list_containers(session=session, all_states=True)
+        out.write("\nContainers space usage:\n\n")
+        out.write(container_table(containers, DF_CONTAINER_COLUMNS, datetime.now(UTC)))
 
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -39,6 +40,27 @@ NAMING_CONVENTION = {
 }
 
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+# images.sort_key of an image without a creation time: the largest BIGINT, so it sorts last.
+UNDATED = 2**63 - 1
+# Docker's dangling image, on the kept counts: a leaf without a tag (docs/listing.md §3.2).
+DANGLING = "child_count = 0 AND tag_count = 0"
+# What a listing reads of an image (order first; then what a summary shows; then what its
+# conditions test): the columns of SQLite's covering listing indexes.
+LISTING_COLUMNS = (
+    "sort_key",
+    "id",
+    "parent_id",
+    "size",
+    "unique_size",
+    "container_count",
+    "labels_json",
+    "repo_tags",
+    "repo_digests",
+    "tag_count",
+    "digest_count",
+    "child_count",
+)
 
 
 def utcnow() -> datetime:
@@ -99,6 +121,13 @@ def digest_shape(column: str) -> str:
     )
 
 
+def only_on(dialect: str, index: Index) -> Index:
+    """An index made on one backend only: `ddl_if` for CREATE, `info["dialects"]` for
+    Alembic's comparison (catalog.db.schema.include_object_for)."""
+    index.info["dialects"] = (dialect,)
+    return index.ddl_if(dialect=dialect)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -146,6 +175,8 @@ class Layer(Base):
     blob_digest: Mapped[Sha256] = mapped_column(
         ForeignKey("blobs.digest", ondelete="RESTRICT"), index=True
     )
+    # Kept fact (services.kept_facts): how many images use this chain (image_layers rows).
+    ref_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
     parent: Mapped[Layer | None] = relationship(remote_side=[chain_id])
 
@@ -158,6 +189,21 @@ class Image(Base):
         CheckConstraint(sha256_shape("id"), name="id_shape"),
         CheckConstraint("size >= 0", name="size_not_negative"),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+        # The listing's order (newest first, ties by ID) and its keyset pages; dangling
+        # images (dangling=true) in that order. On SQLite, covering: the listing reads
+        # the index alone, in order, never the table out of order.
+        only_on("postgresql", Index("ix_images_sort_key_id", "sort_key", "id")),
+        only_on(
+            "postgresql",
+            Index("ix_images_dangling", "sort_key", "id", postgresql_where=text(DANGLING)),
+        ),
+        only_on("sqlite", Index("ix_images_listing", *LISTING_COLUMNS)),
+        only_on(
+            "sqlite",
+            Index("ix_images_listing_dangling", *LISTING_COLUMNS, sqlite_where=text(DANGLING)),
+        ),
+        # The web view's pages sorted by size, largest first (catalog.services.imagepages).
+        Index("ix_images_size_id", "size", "id"),
     )
 
     id: Mapped[Sha256] = mapped_column(primary_key=True)
@@ -179,6 +225,26 @@ class Image(Base):
     # Sum of the layers' diff sizes, stored once: an image's layers never change.
     size: Mapped[ByteCount] = mapped_column(default=0)
     last_tag_time: Mapped[Timestamp | None]
+
+    # Facts kept for the listing (services.kept_facts keeps them in the writers'
+    # transactions; fsck recomputes them; docs/listing.md §12). The listing reads these
+    # columns alone, in the order of `ix_images_sort_key_id`.
+    # Newest first: minus `created` in microseconds since the epoch; UNDATED (the largest
+    # BIGINT) without a creation time, so those come last.
+    sort_key: Mapped[int] = mapped_column(BigInteger, server_default=str(UNDATED))
+    # Bytes of the layers no other image uses: SharedSize = size - unique_size.
+    unique_size: Mapped[ByteCount] = mapped_column(server_default="0")
+    # Images whose parent_id is this one.
+    child_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Tag and digest references naming this image.
+    tag_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    digest_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Containers recorded with this image ID.
+    container_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Labels, RepoTags and RepoDigests as the Engine API writes them (Go's JSON).
+    labels_json: Mapped[str | None] = mapped_column(Text)
+    repo_tags: Mapped[str] = mapped_column(Text, server_default="[]")
+    repo_digests: Mapped[str] = mapped_column(Text, server_default="[]")
 
     config: Mapped[ImageConfigJSON] = relationship(
         back_populates="image", cascade="all, delete-orphan", passive_deletes=True
@@ -281,6 +347,16 @@ class ImageReference(Base):
         CheckConstraint("length(repository) > 0", name="repository_not_empty"),
         UniqueConstraint("repository", "tag"),
         UniqueConstraint("repository", "digest"),
+        # Names by prefix (the reference filter's prefilter, db.sql.starts_with): SQLite's
+        # byte order lets the constraints' indexes answer it; PostgreSQL needs this one.
+        only_on(
+            "postgresql",
+            Index(
+                "ix_image_references_repository_pattern",
+                "repository",
+                postgresql_ops={"repository": "text_pattern_ops"},
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

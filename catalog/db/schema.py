@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 from argparse import Namespace
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,12 +196,29 @@ def downgrade(engine: Engine, revision: str) -> str | None:
         return current_revision(connection)
 
 
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` for a backend: the models' objects made on other
+    backends only (models.only_on) are left out of its comparison."""
+
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        dialects = getattr(obj, "info", {}).get("dialects")
+        return dialects is None or dialect in dialects
+
+    return include_object
+
+
 def schema_drift(engine: Engine) -> list[Any]:
     """Differences between the database and the models, as Alembic's autogenerate sees them."""
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
-            opts={"compare_type": True, "compare_server_default": True},
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_object": include_object_for(engine.dialect.name),
+            },
         )
         return list(compare_metadata(context, Base.metadata))
 

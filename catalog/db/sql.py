@@ -4,17 +4,23 @@ runs unchanged on SQLite and PostgreSQL.
 - `insert_ignoring_duplicates`: the dialect's `INSERT ... ON CONFLICT DO NOTHING`;
 - `one_of`: `column IN (ids)` with the IDs as one parameter (json_each / ANY(array));
 - `byte_order`, `week_start`, `month_start`: constructs compiled per dialect;
-- `familiar_name`: Docker's familiar form of a stored name, as one CASE for both.
+- `familiar_name`: Docker's familiar form of a stored name, as one CASE for both;
+- `starts_with`: a prefix test an index can answer where the backend's collation allows;
+- `driver_rows`: a statement's rows straight from the DBAPI cursor (server-side on
+  PostgreSQL), for answers streamed as they are read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     SQLColumnExpression,
     String,
     and_,
@@ -31,16 +37,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 __all__ = [
     "byte_order",
+    "driver_rows",
     "familiar_name",
     "insert_ignoring_duplicates",
     "month_start",
     "one_of",
+    "starts_with",
     "week_start",
 ]
+
+# Names of PostgreSQL server-side cursors: unique within a connection.
+_CURSOR_NUMBERS = itertools.count()
 
 
 def insert_ignoring_duplicates(
@@ -145,3 +157,48 @@ def _week_start_postgresql(element: week_start, compiler: SQLCompiler, **kw: Any
 def _month_start_postgresql(element: month_start, compiler: SQLCompiler, **kw: Any) -> str:
     value = compiler.process(element.clauses, **kw)
     return f"to_char(date_trunc('month', ({value}) AT TIME ZONE 'UTC'), 'YYYY-MM')"
+
+
+def starts_with(dialect: str, column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
+    """`column` begins with `prefix`, as a condition an index answers. On SQLite, whose
+    text compares byte by byte, a range of the column's own index; on PostgreSQL, whose
+    collation need not order by prefix, LIKE 'prefix%', which a `text_pattern_ops` index
+    answers."""
+    if dialect == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")
+    if not prefix or prefix[-1] == "\U0010ffff":
+        return func.substr(column, 1, len(prefix)) == prefix
+    return and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
+def driver_rows(
+    connection: Connection, statement: ClauseElement, *, batch: int = 2000
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `statement` as the DBAPI cursor gives them, `batch` at a time: no Row
+    objects and no result processing, so its columns must need none (integers, text).
+    On PostgreSQL a server-side cursor, so that memory does not grow with the answer.
+    The statement runs in `connection`'s transaction."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    parameters: Any = compiled.params
+    if compiled.positiontup is not None:  # qmark (pysqlite): in the order they appear
+        parameters = tuple(parameters[name] for name in compiled.positiontup)
+    raw: Any = connection.connection.dbapi_connection
+    if dialect.name == "postgresql":
+        # Planned for all its rows, not (PostgreSQL's default for cursors) the first 10%:
+        # a fast-start plan can probe a subquery once per row. Sorted in memory.
+        raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        raw.execute("SET LOCAL work_mem = '64MB'")
+        cursor = raw.cursor(name=f"catalog_rows_{next(_CURSOR_NUMBERS)}")
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(compiled.string, parameters)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        # A reader that stopped early may close this after its connection has gone.
+        with contextlib.suppress(Exception):
+            cursor.close()

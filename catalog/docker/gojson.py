@@ -1,4 +1,5 @@
-"""Go's encoding/json where its words reach a user: the syntax errors `json.Unmarshal`
+"""Go's encoding/json where its words reach a user: the JSON text `json.Marshal` writes
+(what the daemon sends), the syntax errors `json.Unmarshal`
 reports (`invalid character 'x' looking for beginning of value`, `unexpected end of JSON
 input`), its type errors for a struct of string fields, and its key matching (exact, else
 case-insensitive; the last of several wins).
@@ -275,17 +276,24 @@ _MARSHAL_ESCAPES = str.maketrans(
 )
 
 
-def marshal(document: Any) -> str:
-    """`json.Marshal`'s text: compact, UTF-8 kept, `<`, `>`, `&` (and U+2028, U+2029)
-    escaped; map keys sorted as Go sorts a map's."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+def go_json_text(value: Any, *, sort_keys: bool = False) -> str:
+    """`value` as `json.Marshal`'s text (no trailing newline): compact, UTF-8 kept, `<`,
+    `>`, `&` (and U+2028, U+2029) escaped, which is what the Docker daemon sends; with
+    `sort_keys`, every object's keys sorted, as Go encodes a map."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     return text.translate(_MARSHAL_ESCAPES)
+
+
+def marshal(document: Any) -> str:
+    """`json.Marshal` of a map: its keys sorted as Go sorts a map's."""
+    return go_json_text(document, sort_keys=True)
 
 
 __all__ = [
     "UNEXPECTED_END",
     "GoJSONError",
     "check_syntax",
+    "go_json_text",
     "marshal",
     "quote_char",
     "unmarshal_struct",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from catalog.errors import InvalidArgument
 
-__all__ = ["BadPattern", "path_match", "path_pattern_regex"]
+__all__ = ["BadPattern", "literal_prefix", "path_match", "path_pattern_regex"]
 
 
 class BadPattern(InvalidArgument, ValueError):
@@ -275,3 +275,12 @@ def _class_rune(pattern: str, i: int) -> tuple[int, int]:
     if pattern[i] == "\\":
         i += 1
     return ord(pattern[i]), i + 1
+
+
+def literal_prefix(pattern: str) -> str:
+    """What every name `pattern` matches starts with: its characters before the first
+    `*`, `?`, `[` or `\\` (a listing narrows the names it matches by it first)."""
+    for index, char in enumerate(pattern):
+        if char in "*?[\\":
+            return pattern[:index]
+    return pattern

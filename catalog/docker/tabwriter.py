@@ -5,7 +5,7 @@ not padded."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -25,6 +25,28 @@ def tabwrite(rows: Sequence[Sequence[str]]) -> str:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
         lines.append("".join(cells) + (row[-1] if row else ""))
     return "\n".join(lines) + "\n"
+
+
+def tabwrite_lines(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator[str]:
+    """The same as `tabwrite([header, *rows])`, one line (with its newline) at a time.
+
+    The widths depend on every row, so the rows are all read first, but kept as one
+    string each (cells never hold a tab), not as lists of cells."""
+    widths = [len(cell) for cell in header]
+    joined: list[str] = []
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+        joined.append("\t".join(row))
+    pads = [max(MIN_WIDTH, width + PADDING) for width in widths[:-1]]
+
+    def line(cells: Sequence[str]) -> str:
+        return "".join(c.ljust(w) for c, w in zip(cells, pads, strict=False)) + cells[-1] + "\n"
+
+    yield line(header)
+    for text in joined:
+        yield line(text.split("\t"))
 
 
 def _char_width(char: str) -> int:

@@ -43,6 +43,7 @@ from catalog.domain.reference import Named, familiar_string
 from catalog.errors import InvalidArchive
 from catalog.faults import fault_point
 from catalog.operations.leases import Lease
+from catalog.services import kept_facts
 from catalog.services.images import StoredLayer, register_image, set_reference
 from catalog.storage.archive.formats import ArchiveContents, ArchiveImage, read_archive
 from catalog.storage.archive.source import Archive, ArchiveLimits, open_archive
@@ -233,11 +234,13 @@ def register_loaded_images(
             parent_id=image.parent_id,
         )
         if not created and image.parent_id is not None:
-            session.execute(
+            result = session.execute(
                 update(Image)
                 .where(Image.id == image.id, Image.parent_id.is_(None))
                 .values(parent_id=image.parent_id)
             )
+            if result.rowcount:  # type: ignore[attr-defined]
+                kept_facts.parent_set(session=session, parent_id=image.parent_id)
         for reference in image.references:
             previous = set_reference(session=session, reference=reference, image_id=image.id)
             if previous is not None and previous != image.id:

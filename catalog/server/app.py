@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
@@ -39,7 +39,7 @@ from catalog.docker.jsontext import JSONTextError, decode_json
 from catalog.errors import CatalogError, InvalidArgument
 from catalog.operations.load import TEMPORARY_DIRNAME
 from catalog.server import documents
-from catalog.server.jobs import SEND_CHUNK, AbortedStream, SaveJob
+from catalog.server.jobs import SEND_CHUNK, AbortedStream, PipeJob, SaveJob
 from catalog.server.routing import (
     JSON,
     PAGE_NOT_FOUND,
@@ -253,8 +253,32 @@ class EngineApp:
     async def archive_response(self, names: Sequence[str]) -> Response:
         """The `docker save` archive of `names`, streamed from a writer thread through a
         pipe. An error before the first byte is an ordinary error response."""
+        return await self.piped_response(
+            lambda write_fd: SaveJob(self.catalog, names, write_fd), TAR, f"saving {names}"
+        )
+
+    async def read_response(
+        self, produce: Callable[[Session], Iterator[bytes]], media_type: str = JSON
+    ) -> Response:
+        """An answer written as `produce(session)` makes it, in a read transaction of a
+        thread of its own, through a pipe: never whole in memory. An error before the first
+        byte (a bad filter) is an ordinary error response."""
+
+        def work(out: BinaryIO) -> None:
+            with self.catalog.database.read() as session:
+                for piece in produce(session):
+                    out.write(piece)
+
+        return await self.piped_response(
+            lambda write_fd: PipeJob("catalog-read", work, write_fd), media_type, "an answer"
+        )
+
+    async def piped_response(
+        self, start: Callable[[int], PipeJob], media_type: str, what: str
+    ) -> Response:
+        """The bytes a job writes into a pipe, streamed as they come."""
         read_fd, write_fd = os.pipe()
-        job = SaveJob(self.catalog, names, write_fd)
+        job = start(write_fd)
         reader = open(read_fd, "rb", buffering=SEND_CHUNK)  # noqa: PTH123, SIM115
         try:
             job.start()
@@ -265,11 +289,9 @@ class EngineApp:
         if not first:
             reader.close()
             await anyio.to_thread.run_sync(job.join)
-            if isinstance(job.error, CatalogError):
-                raise job.error
             if job.error is not None:
                 raise job.error
-            raise RuntimeError("the archive writer wrote nothing")
+            raise RuntimeError(f"{what}: the writer wrote nothing")
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -278,9 +300,9 @@ class EngineApp:
                     yield chunk
                 await anyio.to_thread.run_sync(job.join)
                 if job.error is not None:
-                    logger.error("saving %s failed after it started: %s", names, job.error)
+                    logger.error("%s failed after it started: %s", what, job.error)
                     raise AbortedStream(str(job.error))
             finally:
                 reader.close()
 
-        return StreamingResponse(body(), media_type=TAR)
+        return StreamingResponse(body(), media_type=media_type)

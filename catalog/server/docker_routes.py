@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -33,7 +33,15 @@ from catalog.server.versions import ApiVersion
 from catalog.services.container_listing import list_containers
 from catalog.services.info import count_rows
 from catalog.services.inspect import image_history, inspect_image
-from catalog.services.listing import disk_usage, list_images
+from catalog.services.listing import (
+    SummaryShape,
+    disk_usage_totals,
+    image_rows,
+    json_array,
+    json_items,
+    listing_query,
+    summary_writer,
+)
 from catalog.services.tag import tag_image
 
 if TYPE_CHECKING:
@@ -82,12 +90,30 @@ async def images_json(app: EngineApp, request: Request, version: ApiVersion, nam
         filters.add("reference", params["filter"])
     shared_size = version.at_least("1.42") and bool_value(params, "shared-size")
     all_images = bool_value(params, "all")
-    summaries = await app.read(
-        lambda session: list_images(
-            session=session, filters=filters, all_images=all_images, shared_size=shared_size
-        )
+    write = summary_writer(shared_size=shared_size, shape=summary_shape(version))
+
+    def answer(session: Session) -> Iterator[bytes]:
+        # A bad filter raises before the first byte: an ordinary error response.
+        listing = listing_query(session=session, filters=filters, all_images=all_images)
+        rows = image_rows(session=session, listing=listing)
+        for piece in json_array(write(row) for row in rows):
+            yield piece.encode()
+
+    return await app.read_response(answer)
+
+
+def summary_shape(version: ApiVersion) -> SummaryShape:
+    """An ImageSummary of GET /images/json at `version` (as `documents.image_summary`)."""
+    return SummaryShape(
+        placeholders=version.before("1.43"),
+        containers_unknown=version.before("1.51"),
+        virtual_size=version.before("1.44"),
     )
-    return json_response([documents.image_summary(s.to_api(), version) for s in summaries])
+
+
+def df_summary_shape(version: ApiVersion) -> SummaryShape:
+    """An image of /system/df at `version`: real container counts, no placeholders."""
+    return SummaryShape(virtual_size=version.before("1.44"))
 
 
 @route("GET", "/images/get")
@@ -154,9 +180,10 @@ async def system_df(app: EngineApp, request: Request, version: ApiVersion, name:
         if verbose is None:
             raise InvalidArgument(f"invalid value for verbose: {raw_verbose}")
     wanted = set(types) if types else {"container", "image", "volume"}
+    write = summary_writer(shared_size=True, shape=df_summary_shape(version))
 
-    def work(session: Session) -> tuple[Any, list[dict[str, Any]] | None]:
-        usage = disk_usage(session=session) if "image" in wanted else None
+    def answer(session: Session) -> Iterator[bytes]:
+        totals = disk_usage_totals(session=session) if "image" in wanted else None
         containers = None
         if "container" in wanted:
             # moby's disk usage lists them as `GET /containers/json?all=1&size=1`.
@@ -165,21 +192,26 @@ async def system_df(app: EngineApp, request: Request, version: ApiVersion, name:
                 container_summary(view, version, now)
                 for view in list_containers(session=session, all_states=True, size=True)
             ]
-        return usage, containers
 
-    usage, containers = await app.read(work)
-    return json_response(
-        documents.disk_usage(
+        def items() -> Iterator[str]:
+            rows = image_rows(session=session, listing=listing_query(session=session))
+            return json_items(write(row) for row in rows)
+
+        pieces = documents.disk_usage_pieces(
             version=version,
             types=types,
             verbose=verbose,
-            images=[image.to_api() for image in usage.images] if usage is not None else None,
-            layers_size=usage.total_size if usage is not None else 0,
-            image_active=usage.active_count if usage is not None else 0,
-            image_reclaimable=usage.reclaimable if usage is not None else 0,
+            image_count=totals.total_count if totals is not None else None,
+            image_items=items,
+            layers_size=totals.total_size if totals is not None else 0,
+            image_active=totals.active_count if totals is not None else 0,
+            image_reclaimable=totals.reclaimable if totals is not None else 0,
             containers=containers,
         )
-    )
+        for piece in pieces:
+            yield piece.encode()
+
+    return await app.read_response(answer)
 
 
 @route("GET", "/images/{name}/json")

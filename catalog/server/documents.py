@@ -8,14 +8,14 @@ below 1.43, `VirtualSize` below 1.44, `Containers: -1` below 1.51, the legacy an
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from catalog import __version__
+from catalog.docker.gojson import go_json_text
 from catalog.domain.imageconfig import format_timestamp
 from catalog.server.versions import API_VERSION, MIN_API_VERSION, ApiVersion
 
@@ -60,9 +60,6 @@ LEGACY_CONFIG_V1_50_51: dict[str, Any] = {
 # `Data` is an empty map, not null: the schemas say it is a non-nullable object.
 GRAPH_DRIVER: dict[str, Any] = {"Name": ENGINE_NAME, "Data": {}}
 
-_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
-_GO_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
-
 # Go's runtime.GOARCH for Python's platform.machine().
 _GO_ARCH = {
     "x86_64": "amd64",
@@ -82,8 +79,7 @@ def go_json(document: Any, *, sort_keys: bool = False) -> bytes:
     """JSON as Go's encoding/json writes it: compact, UTF-8, `<`, `>` and `&` escaped,
     and a trailing newline (httputils.WriteJSON). With `sort_keys`, every object's keys
     are sorted, as when moby re-encodes a document through a map (compat.Wrap)."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
-    return (text.translate(_GO_ESCAPES) + "\n").encode()
+    return (go_json_text(document, sort_keys=sort_keys) + "\n").encode()
 
 
 def go_arch() -> str:
@@ -191,13 +187,78 @@ def disk_usage(
     `Items` only when `verbose` is true. `types` are the kinds asked for (all when
     empty); `images` and `containers` are None when not asked for.
     """
+    items = None if images is None else [_df_image(image, version) for image in images]
+    return _disk_usage(
+        version=version,
+        types=types,
+        verbose=verbose,
+        items=items,
+        image_count=len(items or ()),
+        layers_size=layers_size,
+        image_active=image_active,
+        image_reclaimable=image_reclaimable,
+        containers=containers,
+    )
+
+
+# Where the image items go in a streamed `/system/df` (`disk_usage_pieces`).
+_ITEMS = "\x00image items\x00"
+
+
+def disk_usage_pieces(
+    *,
+    version: ApiVersion,
+    types: Sequence[str],
+    verbose: bool | None,
+    image_count: int | None,
+    image_items: Callable[[], Iterator[str]],
+    layers_size: int,
+    image_active: int,
+    image_reclaimable: int,
+    containers: Sequence[Mapping[str, Any]] | None,
+) -> Iterator[str]:
+    """The document `disk_usage` gives, as text in pieces, its image items written as
+    `image_items()` makes them (JSON texts in this version's df shape, commas between):
+    the same bytes, never all in memory. `image_count` is None when images were not
+    asked for."""
+    items = None if image_count is None else ([_ITEMS] if image_count else [])
+    document = _disk_usage(
+        version=version,
+        types=types,
+        verbose=verbose,
+        items=items,
+        image_count=image_count or 0,
+        layers_size=layers_size,
+        image_active=image_active,
+        image_reclaimable=image_reclaimable,
+        containers=containers,
+    )
+    text = go_json_text(document)
+    before, found, after = text.partition(go_json_text(_ITEMS))
+    yield before
+    if found:
+        yield from image_items()
+    yield after + "\n"
+
+
+def _disk_usage(
+    *,
+    version: ApiVersion,
+    types: Sequence[str],
+    verbose: bool | None,
+    items: list[Any] | None,
+    image_count: int,
+    layers_size: int,
+    image_active: int,
+    image_reclaimable: int,
+    containers: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, Any]:
     legacy = version.before("1.52") or verbose is None
     with_items = bool(verbose) and not legacy
     new = version.at_least("1.52")
     wanted = set(types) if types else {"container", "image", "volume"}
     document: dict[str, Any] = {}
-    if "image" in wanted and images is not None:
-        items = [_df_image(image, version) for image in images]
+    if "image" in wanted and items is not None:
         if legacy:
             document["LayersSize"] = layers_size
             document["Images"] = items
@@ -206,7 +267,7 @@ def disk_usage(
                 {
                     "ActiveCount": image_active,
                     "Reclaimable": image_reclaimable,
-                    "TotalCount": len(items),
+                    "TotalCount": image_count,
                     "TotalSize": layers_size,
                 }
             )

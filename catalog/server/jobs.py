@@ -1,5 +1,6 @@
-"""The worker threads of load and save: a long load or a streamed archive runs in a thread
-of its own, so that it never holds the worker threads the other requests need."""
+"""The worker threads of load, save and streamed answers: a long load, an archive or a
+long listing runs in a thread of its own, so that it never holds the worker threads the
+other requests need."""
 
 from __future__ import annotations
 
@@ -109,22 +110,30 @@ class LoadJob(threading.Thread):
             yield message
 
 
-class SaveJob(threading.Thread):
-    """Writes the archive of `names` into a pipe; the response reads the other end."""
+class PipeJob(threading.Thread):
+    """Runs `produce(out)`, `out` the writing end of a pipe whose other end a response
+    reads: the pipe's buffer holds the producer back while the client reads slowly."""
 
-    def __init__(self, catalog: Catalog, names: Sequence[str], write_fd: int) -> None:
-        super().__init__(name="catalog-save", daemon=True)
-        self.catalog = catalog
-        self.names = list(names)
+    def __init__(self, name: str, produce: Callable[[BinaryIO], None], write_fd: int) -> None:
+        super().__init__(name=name, daemon=True)
+        self.produce = produce
         self.write_fd = write_fd
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
             with open(self.write_fd, "wb", buffering=SEND_CHUNK) as out:  # noqa: PTH123
-                save_images(self.catalog, self.names, out)
+                self.produce(out)
         except BaseException as exc:  # BrokenPipeError when the client went away
             self.error = exc
+
+
+class SaveJob(PipeJob):
+    """Writes the archive of `names` into a pipe; the response reads the other end."""
+
+    def __init__(self, catalog: Catalog, names: Sequence[str], write_fd: int) -> None:
+        wanted = list(names)
+        super().__init__("catalog-save", lambda out: save_images(catalog, wanted, out), write_fd)
 
 
 class AbortedStream(Exception):

@@ -27,6 +27,7 @@ from catalog.docker.containers import RUNNING_STATES
 from catalog.domain.digest import short_id
 from catalog.domain.imageconfig import typed_image_config
 from catalog.errors import Conflict, InvalidArgument, InvalidReference, NotFound
+from catalog.services import kept_facts
 from catalog.services.lookup import resolve_image_id
 
 # States a user may give; the table knows Docker's others too.
@@ -203,6 +204,7 @@ def create_container(
     )
     session.add(container)
     session.flush()
+    kept_facts.container_added(session=session, image_id=image_id)
     return container
 
 
@@ -267,5 +269,6 @@ def remove_container(*, session: Session, term: str, force: bool = False) -> Con
             " stop the container before removing or force remove"
         )
     session.execute(delete(Container).where(Container.id == container.id))
+    kept_facts.container_removed(session=session, image_id=container.image_id)
     session.expunge(container)
     return container

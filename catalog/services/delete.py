@@ -31,6 +31,7 @@ from catalog.docker.gotime import go_quote
 from catalog.domain.digest import short_id
 from catalog.domain.reference import Named, familiar_string, parse_normalized_named, tag_name_only
 from catalog.errors import CatalogError, Conflict, InvalidReference, NotFound
+from catalog.services import kept_facts
 from catalog.services.lookup import resolve_image_id
 from catalog.services.refstore import references_of
 
@@ -126,11 +127,14 @@ class Deleter:
             condition = ImageReference.digest == reference.digest
         else:
             condition = ImageReference.tag == reference.tag
-        result = self.session.execute(
-            delete(ImageReference).where(ImageReference.repository == reference.name, condition)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        named = self.session.scalars(
+            delete(ImageReference)
+            .where(ImageReference.repository == reference.name, condition)
+            .returning(ImageReference.image_id)
+        ).all()
+        if not named:
             raise NotFound("reference does not exist")
+        kept_facts.names_changed(session=self.session, image_ids=named)
         return reference
 
     def untag(self, reference: Named) -> None:
@@ -263,7 +267,12 @@ class Deleter:
             .where(ImageLayer.image_id == image_id)
             .order_by(ImageLayer.position.desc())
         ).all()
-        self.session.execute(delete(Image).where(Image.id == image_id))
+        parent_id = self.session.scalar(
+            delete(Image).where(Image.id == image_id).returning(Image.parent_id)
+        )
+        kept_facts.image_removed(
+            session=self.session, image_id=image_id, chains=chains, parent_id=parent_id
+        )
         self.records.append({"Deleted": image_id})
         for chain in self.release_layers(chains):
             self.records.append({"Deleted": chain})

@@ -17,14 +17,13 @@ selection and probing its index once per row by the rows it expects to test, wit
 counting the LIMIT, so for 51 rows it would hash 100,000 references and parent IDs on
 every page; a hash that cannot fit leaves it the per-row probes (docs/web.md §6).
 
-An order whose key can be NULL (`created`) is read in two segments, the images with a
-creation time and those without, one statement each, so that each statement's ORDER BY
-is one an index on the key can answer on both backends (PostgreSQL's index order puts
-NULLs first in a descending scan; the listing wants them last).
+The `created` order is the kept `sort_key` (minus the creation time; no time sorts as
+the oldest), so every order is one key and the ID, an index range from the anchor.
 
-A page's summaries then come in a fixed number of statements over the page's IDs only:
-references, labels, container counts and shared sizes (docs/listing.md §6: a chain is
-shared when another image, any image, uses it).
+A page's summaries come from the kept facts on its rows (catalog.services.kept_facts:
+shared size, containers, labels and names as the listing reads them); under a
+`reference` filter, one more statement over the page's IDs gives the matching names
+(only those are shown, as the listing does).
 """
 
 from __future__ import annotations
@@ -36,16 +35,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy.orm import Session
 
-from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
+from catalog.db.models import Image, ImageReference
 from catalog.db.sql import one_of
 from catalog.docker.filters import FilterArgs
-from catalog.domain.reference import Named
 from catalog.errors import InvalidArgument, NotFound
-from catalog.services.listing import ImageSummary, _selection, reference_condition
-from catalog.services.refstore import stored_reference
+from catalog.services.kept_facts import names_json
+from catalog.services.listing import (
+    ROW_COLUMNS,
+    ImageRow,
+    ImageSummary,
+    _selection,
+    reference_condition,
+)
 
 PageSort = Literal["created", "size", "id"]
 PAGE_SORTS: tuple[PageSort, ...] = ("created", "size", "id")
@@ -56,15 +60,23 @@ MAX_PAGE_SIZE = 500
 # images or references table, so EXISTS conditions are index probes per row.
 PROBING_WORK_MEM = "64kB"
 
-# A row of the order: (id, created, size, parent_id).
-_Row = tuple[str, datetime | None, int, str | None]
+# A row of the order: the listing's ImageRow, then the creation time the page shows.
+_Row = tuple[Any, ...]
+_ROW_COLUMNS = (*ROW_COLUMNS, Image.created)
+
+
+@dataclass
+class PageImage(ImageSummary):
+    """An image of a page: as `GET /images/json` lists it, and when it was created."""
+
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class ImagePage:
     """One page of the listing, and the anchors of its neighbours (None: no such page)."""
 
-    images: list[ImageSummary]
+    images: list[PageImage]
     # Pass as `after` for the next page: the ID of this page's last image.
     next_after: str | None
     # Pass as `before` for the previous page: the ID of this page's first image.
@@ -109,31 +121,21 @@ class _Segment:
         return past
 
 
-def _segments(sort: PageSort, descending: bool) -> list[_Segment]:
+def _segment(sort: PageSort, descending: bool) -> _Segment:
     if sort == "created":
-        dated = _Segment(Image.created.isnot(None), Image.created, descending)
-        undated = _Segment(Image.created.is_(None), None, False)
-        # No creation time sorts as the oldest: last newest first, first oldest first.
-        return [dated, undated] if descending else [undated, dated]
-    key = Image.size if sort == "size" else Image.id
-    return [_Segment(true(), key, descending)]
-
-
-def _segment_of(segments: Sequence[_Segment], sort: PageSort, anchor: _Row) -> int:
-    if sort == "created" and len(segments) == 2:
-        undated = 1 if segments[0].key is not None else 0
-        return undated if anchor[1] is None else 1 - undated
-    return 0
+        # Newest first is the sort key ascending (no creation time: the largest key).
+        return _Segment(true(), Image.sort_key, not descending)
+    return _Segment(true(), Image.size if sort == "size" else Image.id, descending)
 
 
 def _anchor_value(sort: PageSort, anchor: _Row) -> Any:
-    return {"created": anchor[1], "size": anchor[2], "id": anchor[0]}[sort]
+    return {"created": anchor[0], "size": anchor[3], "id": anchor[1]}[sort]
 
 
 def _page_rows(
     session: Session,
     conditions: Sequence[ColumnElement[bool]],
-    segments: Sequence[_Segment],
+    segment: _Segment,
     sort: PageSort,
     anchor: _Row | None,
     *,
@@ -142,25 +144,18 @@ def _page_rows(
 ) -> list[_Row]:
     """Up to `count` rows next to the anchor (after it, or before it when `backwards`),
     in listing order; from the start of the order without an anchor."""
-    start = _segment_of(segments, sort, anchor) if anchor is not None else 0
-    order = range(start, -1, -1) if backwards else range(start, len(segments))
-    rows: list[_Row] = []
+    where = [*conditions, segment.where]
+    if anchor is not None:
+        value = _anchor_value(sort, anchor)
+        where.append(segment.past(value, anchor[1], backwards=backwards))
+    statement = (
+        select(*_ROW_COLUMNS)
+        .where(*where)
+        .order_by(*segment.order(backwards=backwards))
+        .limit(count)
+    )
     with _probing_per_row(session):
-        for index in order:
-            segment = segments[index]
-            where = [*conditions, segment.where]
-            if anchor is not None and index == start:
-                value = _anchor_value(sort, anchor)
-                where.append(segment.past(value, anchor[0], backwards=backwards))
-            statement = (
-                select(Image.id, Image.created, Image.size, Image.parent_id)
-                .where(*where)
-                .order_by(*segment.order(backwards=backwards))
-                .limit(count - len(rows))
-            )
-            rows += [(row[0], row[1], row[2], row[3]) for row in session.execute(statement)]
-            if len(rows) >= count:
-                break
+        rows: list[_Row] = [tuple(row) for row in session.execute(statement)]
     if backwards:
         rows.reverse()
     return rows
@@ -206,22 +201,18 @@ def list_images_page(
     conditions = _selection(session, args, all_images, now)
     if descending is None:
         descending = DEFAULT_DESCENDING[sort]
-    segments = _segments(sort, descending)
+    segment = _segment(sort, descending)
 
     anchor: _Row | None = None
     anchor_id = after if after is not None else before
     if anchor_id is not None:
-        found = session.execute(
-            select(Image.id, Image.created, Image.size, Image.parent_id).where(
-                Image.id == anchor_id
-            )
-        ).first()
+        found = session.execute(select(*_ROW_COLUMNS).where(Image.id == anchor_id)).first()
         if found is None:
             raise NotFound(f"No such image: {anchor_id} (the page started at it)")
-        anchor = (found[0], found[1], found[2], found[3])
+        anchor = tuple(found)
     backwards = before is not None
     rows = _page_rows(
-        session, conditions, segments, sort, anchor, backwards=backwards, count=limit + 1
+        session, conditions, segment, sort, anchor, backwards=backwards, count=limit + 1
     )
     more = len(rows) > limit
     if more:
@@ -249,71 +240,33 @@ def list_images_page(
     )
 
 
-def _summaries(session: Session, rows: Sequence[_Row], args: FilterArgs) -> list[ImageSummary]:
-    """The page's images as listed, in a fixed number of statements over their IDs."""
-    if not rows:
-        return []
-    connection = session.connection()
-    ids = [row[0] for row in rows]
-    listed = one_of(connection.dialect.name, sorted(ids))
-
-    containers: dict[str, int] = {
-        image_id: int(count)
-        for image_id, count in connection.execute(
-            select(Container.image_id, func.count())
-            .where(listed(Container.image_id))
-            .group_by(Container.image_id)
-        )
-    }
-    reference_query = select(
-        ImageReference.image_id,
-        ImageReference.repository,
-        ImageReference.tag,
-        ImageReference.digest,
-    ).where(listed(ImageReference.image_id))
-    if "reference" in args:
-        # As the listing: only the names the filter matched are shown.
-        reference_query = reference_query.where(reference_condition(args.get("reference")))
-    references: dict[str, list[Named]] = defaultdict(list)
-    for image_id, repository, tag, digest in connection.execute(reference_query):
-        references[image_id].append(stored_reference(repository, tag, digest))
-    labels: dict[str, dict[str, str]] = defaultdict(dict)
-    for image_id, key, value in connection.execute(
-        select(ImageLabel.image_id, ImageLabel.key, ImageLabel.value).where(
-            listed(ImageLabel.image_id)
-        )
-    ):
-        labels[image_id][key] = value
-    # Shared: another image uses the chain too (the (chain_id, image_id) index answers).
-    other = aliased(ImageLayer)
-    shared: dict[str, int] = {
-        image_id: int(total)
-        for image_id, total in connection.execute(
-            select(ImageLayer.image_id, func.sum(Layer.diff_size))
-            .join(Layer, Layer.chain_id == ImageLayer.chain_id)
-            .where(
-                listed(ImageLayer.image_id),
-                exists().where(
-                    other.chain_id == ImageLayer.chain_id, other.image_id != ImageLayer.image_id
-                ),
+def _summaries(session: Session, rows: Sequence[_Row], args: FilterArgs) -> list[PageImage]:
+    """The page's images as listed: their kept facts; under a `reference` filter, the
+    matching names only (one statement over the page's IDs)."""
+    shown: dict[str, tuple[str, str]] | None = None
+    if rows and "reference" in args:
+        connection = session.connection()
+        listed = one_of(connection.dialect.name, sorted(row[1] for row in rows))
+        matched: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+        for image_id, repository, tag, digest in connection.execute(
+            select(
+                ImageReference.image_id,
+                ImageReference.repository,
+                ImageReference.tag,
+                ImageReference.digest,
+            ).where(
+                listed(ImageReference.image_id),
+                reference_condition(args.get("reference"), connection.dialect.name),
             )
-            .group_by(ImageLayer.image_id)
-        )
-    }
-    summaries = []
-    for image_id, created, size, parent_id in rows:
-        names = references.get(image_id, [])
-        names.sort(key=str)  # refstore order: the full normalized string
-        summaries.append(
-            ImageSummary(
-                id=image_id,
-                parent_id=parent_id or "",
-                created=created,
-                size=size,
-                shared_size=shared.get(image_id, 0),
-                containers=containers.get(image_id, 0),
-                labels=labels.get(image_id),
-                references=names,
-            )
-        )
-    return summaries
+        ):
+            matched[image_id].append((repository, tag, digest))
+        shown = {i: names_json(references)[2:] for i, references in matched.items()}
+    images = []
+    for row in rows:
+        listed_row: ImageRow = row[:9]
+        if shown is not None:
+            listed_row = (*listed_row[:7], *shown.get(row[1], ("[]", "[]")))
+        image = PageImage.from_row(listed_row, shared_size=True)
+        image.created_at = row[9]
+        images.append(image)
+    return images

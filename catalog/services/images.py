@@ -25,6 +25,7 @@ from catalog.domain.digest import chain_ids
 from catalog.domain.imageconfig import ImageConfig
 from catalog.domain.reference import Named
 from catalog.errors import InvalidArchive, NotFound
+from catalog.services import kept_facts
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def register_image(
             comment=config.comment,
             top_chain_id=chains[-1] if chains else None,
             size=sum(layer.diff_size for layer in layers),
+            **kept_facts.new_image_columns(config.created, config.labels),
         )
     )
     session.execute(insert(ImageConfigJSON).values(image_id=config.id, config=config.raw))
@@ -125,6 +127,7 @@ def register_image(
                 for i, entry in enumerate(config.history)
             ],
         )
+    kept_facts.image_added(session=session, image_id=config.id, chains=chains, parent_id=parent_id)
     return True
 
 
@@ -158,4 +161,5 @@ def set_reference(*, session: Session, reference: Named, image_id: str) -> str |
     if tag is not None:
         session.execute(update(Image).where(Image.id == image_id).values(last_tag_time=now))
     session.flush()
+    kept_facts.names_changed(session=session, image_ids=[image_id, previous])
     return previous

@@ -1,74 +1,83 @@
 """`docker images` as SQL: Docker's `Images(filters, all, sharedSize)` and `/system/df`.
 
-Every filter is a condition in one SELECT over `images` (docs/listing.md §3, §4); the
-listing then reads the selected images' references and labels, and (when asked) their
-shared sizes, each in one more statement: a fixed number of queries whatever the catalog
-holds.
+A listing is one SELECT over `images` (docs/listing.md §4): every filter is a condition
+on its kept columns (§12) or an IN over an indexed table, its rows come in the listing's
+order (`ORDER BY sort_key, id`, the order of `ix_images_sort_key_id`) and carry
+everything a summary shows, so they are read through the driver's cursor and written out
+as they come (`image_rows`, `summary_writer`): memory does not grow with the catalog.
+With a `reference` filter one more statement reads the matching names.
+
+A page of the listing is the same statement: `listing_query(..., after=KEY, limit=N)`
+lists the N images after the one whose `page_key` is KEY.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Self
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session, aliased
 
-from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
-from catalog.db.sql import familiar_name, one_of
+from catalog.db.models import (
+    DANGLING,
+    UNDATED,
+    Container,
+    Image,
+    ImageLabel,
+    ImageLayer,
+    ImageReference,
+    Layer,
+)
+from catalog.db.sql import driver_rows, familiar_name, starts_with
 from catalog.docker.filters import FilterArgs, label_checks
-from catalog.docker.gotime import LATEST, GoTimeError, parse_docker_timestamp, unix_seconds
-from catalog.docker.pathmatch import BadPattern, path_pattern_regex
-from catalog.domain.reference import Named
+from catalog.docker.gojson import go_json_text
+from catalog.docker.gotime import LATEST, GoTimeError, parse_docker_timestamp
+from catalog.docker.pathmatch import BadPattern, literal_prefix, path_pattern_regex
 from catalog.errors import InvalidFilter
+from catalog.services.kept_facts import created_unix, names_json, sort_key
 from catalog.services.lookup import resolve_image_id
-from catalog.services.refstore import repo_digests, repo_tags, stored_reference
 
-_NO_TIME = datetime.min.replace(tzinfo=UTC)
 LIST_FILTERS = ("before", "dangling", "label", "label!", "reference", "since", "until")
 
+# What a listing reads of each image, in this order (ImageRow).
+ROW_COLUMNS = (
+    Image.sort_key,
+    Image.id,
+    Image.parent_id,
+    Image.size,
+    Image.unique_size,
+    Image.container_count,
+    Image.labels_json,
+    Image.repo_tags,
+    Image.repo_digests,
+)
+# sort_key, id, parent_id, size, unique_size, containers, Labels, RepoTags, RepoDigests
+# (the last three as the Engine API's JSON text).
+ImageRow = tuple[int, str, str | None, int, int, int, str | None, str, str]
+# Where a page starts: the (sort_key, id) of the last image of the page before.
+PageKey = tuple[int, str]
 
-@dataclass
-class ImageSummary:
-    """One image as `GET /images/json` describes it."""
 
-    id: str
-    parent_id: str
-    created: datetime | None
-    size: int
-    shared_size: int
-    containers: int
-    labels: dict[str, str] | None
-    references: list[Named]
-
-    @property
-    def repo_tags(self) -> list[str]:
-        return repo_tags(self.references)
-
-    @property
-    def repo_digests(self) -> list[str]:
-        return repo_digests(self.references)
-
-    @property
-    def created_unix(self) -> int:
-        return unix_seconds(self.created) if self.created is not None else 0
-
-    def to_api(self) -> dict[str, Any]:
-        """The API >= 1.51 shape, keys in Docker's order; arrays never null."""
-        return {
-            "Containers": self.containers,
-            "Created": self.created_unix,
-            "Id": self.id,
-            "Labels": self.labels,
-            "ParentId": self.parent_id,
-            "RepoDigests": self.repo_digests,
-            "RepoTags": self.repo_tags,
-            "SharedSize": self.shared_size,
-            "Size": self.size,
-        }
+def page_key(row: ImageRow) -> PageKey:
+    """The key a next page starts after (`listing_query(after=...)`)."""
+    return row[0], row[1]
 
 
 # --- the pieces of the WHERE clause -------------------------------------------------
@@ -81,9 +90,32 @@ def _reference_suffix() -> ColumnElement[str]:
     )
 
 
-def reference_condition(patterns: Sequence[str]) -> ColumnElement[bool]:
+def stored_name_prefixes(pattern: str) -> list[str]:
+    """Prefixes one of which begins the stored (normalized) name of every reference the
+    pattern can match; none when it has no literal prefix.
+
+    A match spells the name familiar or full, then `:tag` or `@digest`: so the pattern's
+    literal prefix, cut at its first `:` or `@`, begins the familiar or the full name,
+    and a familiar name is the stored one without `docker.io/` or `docker.io/library/`."""
+    prefix = literal_prefix(pattern)
+    for separator in ":@":
+        prefix = prefix.partition(separator)[0]
+    return (
+        [stored + prefix for stored in ("", "docker.io/", "docker.io/library/")] if prefix else []
+    )
+
+
+def _name_prefix(dialect: str, pattern: str) -> ColumnElement[bool] | None:
+    prefixes = stored_name_prefixes(pattern)
+    if not prefixes:
+        return None
+    return or_(*(starts_with(dialect, ImageReference.repository, p) for p in prefixes))
+
+
+def reference_condition(patterns: Sequence[str], dialect: str = "") -> ColumnElement[bool]:
     """A stored reference matches any pattern (docker >= 29.5): Go path.Match against its
-    FamiliarString, FamiliarName, TagNameOnly string or Name (docs/listing.md §3.6)."""
+    FamiliarString, FamiliarName, TagNameOnly string or Name (docs/listing.md §3.6); each
+    pattern's literal prefix narrows the rows first (§3.7)."""
     familiar = familiar_name(ImageReference.repository)
     suffix = _reference_suffix()
     targets = (
@@ -98,56 +130,99 @@ def reference_condition(patterns: Sequence[str]) -> ColumnElement[bool]:
             regex = path_pattern_regex(pattern)
         except BadPattern as exc:
             raise InvalidFilter(str(exc)) from None
-        conditions.extend(target.regexp_match(regex) for target in targets)
+        matched = or_(*(target.regexp_match(regex) for target in targets))
+        prefix = _name_prefix(dialect, pattern) if dialect else None
+        conditions.append(matched if prefix is None else and_(prefix, matched))
     return or_(*conditions)
 
 
-def _label_condition(args: FilterArgs) -> list[ColumnElement[bool]]:
-    conditions = []
+def _label_conditions(args: FilterArgs, dialect: str) -> list[ColumnElement[bool]]:
+    """`label`: IN the images the (key, value) index finds, usually few. `label!`: on
+    SQLite, a test of the kept Labels text, which the covering listing index holds, so the
+    images the listing reads anyway are not probed one by one in another table; on
+    PostgreSQL, NOT EXISTS, which it answers with one hashed anti-join."""
+    conditions: list[ColumnElement[bool]] = []
     for check in label_checks(args):
+        needles = labels_text_needles(check.key, check.value)
+        if check.negate and dialect == "sqlite" and needles is not None:
+            conditions.append(~_labels_text_has(needles))
+            continue
         match = [ImageLabel.key == check.key]
         if check.value is not None:
             match.append(ImageLabel.value == check.value)
         if check.negate:
             conditions.append(~exists().where(ImageLabel.image_id == Image.id, *match))
         else:
-            # IN, not a correlated EXISTS: the (key, value) index finds the few labelled
-            # images instead of every image probing for its label.
             conditions.append(Image.id.in_(select(ImageLabel.image_id).where(*match)))
     return conditions
 
 
-def _created_of(session: Session, term: str) -> datetime | None:
+def labels_text_needles(key: str, value: str | None) -> list[str] | None:
+    """Texts one of which the kept Labels text holds exactly when it has the key (with
+    the value, when given); None for the keys `:` and `,`, which the text cannot tell.
+
+    The text is Go's compact JSON of a flat string map, `{"k1":"v1","k2":"v2"}`, whose
+    strings hold no raw `"`: its quotes open and close strings in turn, and between a
+    closing and an opening one stands exactly one `:` or `,`. A needle `{"k":` or `,"k":`
+    has two quotes with k between: unless k is `:` or `,` they open and close one string,
+    k, followed by `:`, so a key; `"k":"v"` then `,` or `}` is that key with value v."""
+    encoded = go_json_text(key)
+    if encoded in ('":"', '","'):
+        return None
+    pair = encoded + ":"
+    ends: tuple[str, ...] = ("",)
+    if value is not None:
+        pair += go_json_text(value)
+        ends = (",", "}")
+    return [start + pair + end for start in "{," for end in ends]
+
+
+def _labels_text_has(needles: list[str]) -> ColumnElement[bool]:
+    found = or_(*(func.instr(Image.labels_json, needle) > 0 for needle in needles))
+    return and_(Image.labels_json.isnot(None), found)
+
+
+def _sort_key_of(session: Session, term: str) -> int:
     image_id = resolve_image_id(session, term)
-    return session.scalar(select(Image.created).where(Image.id == image_id))
+    return int(session.scalar(select(Image.sort_key).where(Image.id == image_id)) or UNDATED)
 
 
 def _time_conditions(
     session: Session, args: FilterArgs, now: datetime
 ) -> list[ColumnElement[bool]]:
     """before/until share one strict upper cutoff (the oldest wins), since a strict lower
-    one (the newest wins); images without a creation time drop out when either is set."""
-    upper: list[datetime] = []
+    one (the newest wins); images without a creation time drop out when either is set.
+    On sort keys (minus the time): newer is smaller."""
+    older: list[int] = []  # sort keys an image must be above (older than)
     for term in args.get("before"):
-        created = _created_of(session, term)
-        if created is not None:
-            upper.append(created)
+        key = _sort_key_of(session, term)
+        if key != UNDATED:
+            older.append(key)
     for value in args.get("until"):
         try:
-            upper.append(parse_docker_timestamp(value, now))
+            older.append(sort_key(parse_docker_timestamp(value, now)))
         except GoTimeError as exc:
             raise InvalidFilter(f"invalid value for 'until' filter: {exc}") from None
-    lower = [c for c in (_created_of(session, t) for t in args.get("since")) if c is not None]
+    newer = [k for k in (_sort_key_of(session, t) for t in args.get("since")) if k != UNDATED]
     conditions: list[ColumnElement[bool]] = []
-    if upper:
-        cutoff = min(upper)
+    if older:
+        cutoff = max(older)  # the oldest
         # An `until` past year 9999 is kept as LATEST (docs/differences.md §3); for Go it
         # is after every image, those created at LATEST too.
-        after_all = cutoff == LATEST and len(args.get("before")) == 0
-        conditions.append(Image.created <= cutoff if after_all else Image.created < cutoff)
-    if lower:
-        conditions.append(Image.created > max(lower))
+        after_all = cutoff == sort_key(LATEST) and len(args.get("before")) == 0
+        conditions += [
+            Image.sort_key >= cutoff if after_all else Image.sort_key > cutoff,
+            Image.sort_key < UNDATED,
+        ]
+    if newer:
+        conditions.append(Image.sort_key < min(newer))
     return conditions
+
+
+def _named(matching: Callable[..., ColumnElement[bool]] | None) -> ColumnElement[bool]:
+    if matching is not None:
+        return matching()
+    return or_(Image.tag_count > 0, Image.digest_count > 0)
 
 
 def _selection(
@@ -156,28 +231,31 @@ def _selection(
     """The WHERE clause for Docker's image list (docs/listing.md §4.1 and the §4.2 table)."""
     args.validate(LIST_FILTERS)
     dangling_only = args.get_bool_or_default("dangling", False)
-    has_reference_filter = "reference" in args
-    matching: list[ColumnElement[bool]] = [ImageReference.image_id == Image.id]
-    if has_reference_filter:
-        matching.append(reference_condition(args.get("reference")))
-    tagged = exists().where(*matching, ImageReference.tag.isnot(None))
-    digested = exists().where(*matching, ImageReference.digest.isnot(None))
-    # Tagged or digested: every reference is one or the other (ck tag_or_digest), so one
-    # probe of the index instead of two.
-    named = exists().where(*matching)
-    child = aliased(Image)
-    leaf = ~exists().where(child.parent_id == Image.id)
+    matching: Callable[..., ColumnElement[bool]] | None = None
+    if "reference" in args:
+        dialect = session.get_bind().dialect.name
+        match = reference_condition(args.get("reference"), dialect)
+
+        def matching(*kind: ColumnElement[bool]) -> ColumnElement[bool]:
+            return Image.id.in_(select(ImageReference.image_id).where(match, *kind))
 
     conditions: list[ColumnElement[bool]] = []
     if dangling_only:
-        # Heads only; no tags left after the reference filter; bare ones only without one.
-        conditions += [leaf, ~tagged, digested if has_reference_filter else true()]
-    elif "dangling" in args:  # dangling=false: only images with a (matching) reference
-        conditions.append(named)
-    else:
-        untagged_allowed = false() if has_reference_filter else (true() if all_images else leaf)
-        conditions.append(or_(named, untagged_allowed))
-    conditions += _label_condition(args)
+        # Leaves without a (matching) tag; with a reference filter, a matching digest.
+        if matching is None:
+            # The words of ix_images_dangling's WHERE, so that SQLite uses it.
+            conditions.append(text(DANGLING))  # type: ignore[arg-type]
+        else:
+            conditions += [
+                Image.child_count == 0,
+                ~matching(ImageReference.tag.isnot(None)),
+                matching(ImageReference.digest.isnot(None)),
+            ]
+    elif "dangling" in args or matching is not None:
+        conditions.append(_named(matching))  # only images with a (matching) reference
+    elif not all_images:
+        conditions.append(or_(_named(None), Image.child_count == 0))  # no intermediates
+    conditions += _label_conditions(args, session.get_bind().dialect.name)
     conditions += _time_conditions(session, args, now)
     return conditions
 
@@ -185,22 +263,186 @@ def _selection(
 # --- the listing ----------------------------------------------------------------------
 
 
-def _container_counts() -> Any:
-    return (
-        select(Container.image_id, func.count().label("count"))
-        .group_by(Container.image_id)
-        .subquery("container_counts")
-    )
+@dataclass(frozen=True)
+class Listing:
+    """One listing, ready to run: its statement (ImageRow columns, in order) and, under a
+    `reference` filter, the statement of the matching names (only those are shown)."""
+
+    statement: Select[Any]
+    names: Select[Any] | None = None
 
 
-def shared_chains() -> Any:
-    """Chains used by more than one image, counted over all images (docs/listing.md §6.1)."""
-    return (
-        select(ImageLayer.chain_id)
-        .group_by(ImageLayer.chain_id)
-        .having(func.count() > 1)
-        .subquery("shared_chains")
-    )
+def listing_query(
+    *,
+    session: Session,
+    filters: FilterArgs | None = None,
+    all_images: bool = False,
+    now: datetime | None = None,
+    after: PageKey | None = None,
+    limit: int | None = None,
+) -> Listing:
+    """Docker's `Images(filters, all)` as a statement, newest first (ties by ID).
+
+    Filter errors are raised here, before anything is read. `after` and `limit` make it a
+    page: the `limit` images that follow the one whose `page_key` is `after`.
+    """
+    args = filters or FilterArgs()
+    now = now or datetime.now().astimezone()
+    conditions = _selection(session, args, all_images, now)
+    if after is not None:
+        conditions.append(tuple_(Image.sort_key, Image.id) > tuple_(*after))
+    statement = select(*ROW_COLUMNS).where(*conditions).order_by(Image.sort_key, Image.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    names = None
+    if "reference" in args:
+        dialect = session.get_bind().dialect.name
+        names = select(
+            ImageReference.image_id,
+            ImageReference.repository,
+            ImageReference.tag,
+            ImageReference.digest,
+        ).where(reference_condition(args.get("reference"), dialect))
+    return Listing(statement, names)  # type: ignore[arg-type]
+
+
+def image_rows(*, session: Session, listing: Listing) -> Iterator[ImageRow]:
+    """The listing's rows as they are read, through the driver's cursor. Under a
+    `reference` filter, RepoTags and RepoDigests hold the matching names only."""
+    connection = session.connection()
+    shown: dict[str, tuple[str, str]] | None = None
+    if listing.names is not None:
+        matched: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+        for image_id, repository, tag, digest in driver_rows(connection, listing.names):
+            matched[image_id].append((repository, tag, digest))
+        shown = {i: names_json(references)[2:] for i, references in matched.items()}
+    for row in driver_rows(connection, listing.statement):
+        if shown is None:
+            yield row
+        else:
+            tags, digests = shown.get(row[1], ("[]", "[]"))
+            yield (*row[:7], tags, digests)
+
+
+# --- summaries as text ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryShape:
+    """How an ImageSummary is written at an API version (docs/engine-api.md §4.1); the
+    default is the current shape, `catalog images --format json`'s."""
+
+    # Below 1.43: an image without names shows `<none>:<none>`, `<none>@<none>`, and
+    # empty name lists are null.
+    placeholders: bool = False
+    # Below 1.51: `Containers` is -1.
+    containers_unknown: bool = False
+    # Below 1.44: `VirtualSize` (= Size) after Size.
+    virtual_size: bool = False
+
+
+CURRENT_SHAPE = SummaryShape()
+_NONE_TAGS = '["\\u003cnone\\u003e:\\u003cnone\\u003e"]'
+_NONE_DIGESTS = '["\\u003cnone\\u003e@\\u003cnone\\u003e"]'
+
+
+def summary_writer(
+    *, shared_size: bool, shape: SummaryShape = CURRENT_SHAPE
+) -> Callable[[ImageRow], str]:
+    """A function writing one row as the Engine API's ImageSummary JSON text, keys in
+    Docker's order; byte for byte what Go's encoder writes (the kept JSON texts are)."""
+
+    def write(row: ImageRow) -> str:
+        key, image_id, parent_id, size, unique, containers, labels, tags, digests = row
+        if shape.placeholders:
+            if tags == "[]" and digests == "[]":
+                tags, digests = _NONE_TAGS, _NONE_DIGESTS
+            else:
+                tags = "null" if tags == "[]" else tags
+                digests = "null" if digests == "[]" else digests
+        shared = size - unique if shared_size else -1
+        return (
+            f'{{"Containers":{-1 if shape.containers_unknown else containers},'
+            f'"Created":{created_unix(key)},"Id":"{image_id}",'
+            f'"Labels":{labels or "null"},"ParentId":"{parent_id or ""}",'
+            f'"RepoDigests":{digests},"RepoTags":{tags},'
+            f'"SharedSize":{shared},"Size":{size}'
+            + (f',"VirtualSize":{size}}}' if shape.virtual_size else "}")
+        )
+
+    return write
+
+
+def json_items(items: Iterator[str], *, chunk: int = 1 << 16) -> Iterator[str]:
+    """The items with commas between, in pieces of about `chunk` characters."""
+    pending: list[str] = []
+    size = 0
+    first = True
+    for item in items:
+        if not first:
+            pending.append(",")
+        first = False
+        pending.append(item)
+        size += len(item) + 1
+        if size >= chunk:
+            yield "".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield "".join(pending)
+
+
+def json_array(items: Iterator[str], *, chunk: int = 1 << 16) -> Iterator[str]:
+    """`[item,item,...]` and a newline, as Go's encoder ends a document, in pieces."""
+    yield "["
+    yield from json_items(items, chunk=chunk)
+    yield "]\n"
+
+
+# --- the same, as objects ---------------------------------------------------------------
+
+
+@dataclass
+class ImageSummary:
+    """One image as `GET /images/json` describes it."""
+
+    id: str
+    parent_id: str
+    created: int  # Unix seconds (Go's time.Unix()), 0 without a creation time
+    size: int
+    shared_size: int
+    containers: int
+    labels: dict[str, str] | None
+    repo_tags: list[str]
+    repo_digests: list[str]
+
+    @classmethod
+    def from_row(cls, row: ImageRow, *, shared_size: bool) -> Self:
+        key, image_id, parent_id, size, unique, containers, labels, tags, digests = row
+        return cls(
+            id=image_id,
+            parent_id=parent_id or "",
+            created=created_unix(key),
+            size=size,
+            shared_size=size - unique if shared_size else -1,
+            containers=containers,
+            labels=json.loads(labels) if labels is not None else None,
+            repo_tags=json.loads(tags),
+            repo_digests=json.loads(digests),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """The API >= 1.51 shape, keys in Docker's order; arrays never null."""
+        return {
+            "Containers": self.containers,
+            "Created": self.created,
+            "Id": self.id,
+            "Labels": self.labels,
+            "ParentId": self.parent_id,
+            "RepoDigests": self.repo_digests,
+            "RepoTags": self.repo_tags,
+            "SharedSize": self.shared_size,
+            "Size": self.size,
+        }
 
 
 def list_images(
@@ -211,160 +453,93 @@ def list_images(
     shared_size: bool = False,
     now: datetime | None = None,
 ) -> list[ImageSummary]:
-    """Docker's `Images(filters, all, sharedSize)`, newest first (ties by ID)."""
-    args = filters or FilterArgs()
-    now = now or datetime.now().astimezone()
-    conditions = _selection(session, args, all_images, now)
+    """Docker's `Images(filters, all, sharedSize)`, newest first (ties by ID), as objects:
+    the rows of `listing_query`, for callers that want them all at once."""
+    listing = listing_query(session=session, filters=filters, all_images=all_images, now=now)
+    return [
+        ImageSummary.from_row(row, shared_size=shared_size)
+        for row in image_rows(session=session, listing=listing)
+    ]
 
-    # Rows through Core (the session's connection): plain tuples, no ORM loading.
-    connection = session.connection()
-    counts = _container_counts()
-    rows = list(
-        connection.execute(
-            select(
-                Image.id,
-                Image.parent_id,
-                Image.created,
-                Image.size,
-                func.coalesce(counts.c.count, 0),
-            )
-            .outerjoin(counts, counts.c.image_id == Image.id)
-            .where(*conditions)
-        )
-    )
-    if not rows:
-        return []
-    # Newest first, no creation time last, ties by ID: sorted here rather than by an
-    # ORDER BY, which makes SQLite walk the created index and fetch every row out of
-    # order. Two stable sorts: by ID, then by time descending.
-    rows.sort(key=lambda row: row[0])
-    rows.sort(key=lambda row: (row[2] is not None, row[2] or _NO_TIME), reverse=True)
-    listed = {row[0] for row in rows}
-    # Without filters every reference is a listed image's (the images left out, untagged
-    # parents, have none) and the few labels of left-out images are skipped below: reading
-    # the tables whole beats evaluating the selection again per row. With filters, only
-    # the listed images' rows are read, by their IDs (one parameter), not by evaluating
-    # the selection again.
-    listed_ids = one_of(connection.dialect.name, sorted(listed)) if args else None
 
-    reference_query = select(
-        ImageReference.image_id,
-        ImageReference.repository,
-        ImageReference.tag,
-        ImageReference.digest,
-    )
-    if listed_ids is not None:
-        reference_query = reference_query.where(listed_ids(ImageReference.image_id))
-    if "reference" in args:
-        reference_query = reference_query.where(reference_condition(args.get("reference")))
-    references: dict[str, list[Named]] = defaultdict(list)
-    names: dict[str, Named] = {}  # repository -> its parsed name: parsed once, not per row
-    for image_id, repository, tag, digest in connection.execute(reference_query):
-        name = names.get(repository)
-        if name is None:
-            name = names[repository] = stored_reference(repository, None, None)
-        references[image_id].append(Named(name.domain, name.path, tag, digest))
-
-    label_query = select(ImageLabel.image_id, ImageLabel.key, ImageLabel.value)
-    if listed_ids is not None:
-        label_query = label_query.where(listed_ids(ImageLabel.image_id))
-    labels: dict[str, dict[str, str]] = defaultdict(dict)
-    for image_id, key, value in connection.execute(label_query):
-        if image_id in listed:
-            labels[image_id][key] = value
-
-    shared: dict[str, int] = {}
-    if shared_size:
-        chains = shared_chains()
-        # The shared chains as an IN list, not a join: with few listed images SQLite then
-        # starts from their layers instead of probing every shared chain for each of them.
-        shared_query = (
-            select(ImageLayer.image_id, func.sum(Layer.diff_size))
-            .join(Layer, Layer.chain_id == ImageLayer.chain_id)
-            .where(ImageLayer.chain_id.in_(select(chains.c.chain_id)))
-            .group_by(ImageLayer.image_id)
-        )
-        if listed_ids is not None:
-            shared_query = shared_query.where(listed_ids(ImageLayer.image_id))
-        shared = {image_id: int(total) for image_id, total in connection.execute(shared_query)}
-
-    summaries = []
-    for image_id, parent_id, created, size, containers in rows:
-        image_references = references.get(image_id, [])
-        if len(image_references) > 1:
-            image_references.sort(key=str)  # refstore order: the full normalized string
-        summaries.append(
-            ImageSummary(
-                id=image_id,
-                parent_id=parent_id or "",
-                created=created,
-                size=size,
-                shared_size=shared.get(image_id, 0) if shared_size else -1,
-                containers=int(containers),
-                labels=labels.get(image_id),
-                references=image_references,
-            )
-        )
-    return summaries
+# --- system df ----------------------------------------------------------------------------
 
 
 @dataclass
-class DiskUsage:
-    """`/system/df` for images and containers (docs/listing.md §9)."""
+class DiskUsageTotals:
+    """`/system/df`'s figures for images and containers (docs/listing.md §9)."""
 
-    images: list[ImageSummary]
-    total_size: int
+    total_count: int  # images listed (the default listing)
+    active_count: int  # of those, with containers
+    reclaimable: int  # Size - SharedSize of those without containers
+    total_size: int  # the layers' bytes, each layer once, intermediates left out
     containers_total: int
     containers_running: int
 
-    @property
-    def active_count(self) -> int:
-        return sum(1 for image in self.images if image.containers > 0)
 
-    @property
-    def reclaimable(self) -> int:
-        return sum(
-            image.size - image.shared_size
-            for image in self.images
-            if image.containers == 0 and image.shared_size >= 0
-        )
+@dataclass
+class DiskUsage(DiskUsageTotals):
+    """The totals and the images they count, as summaries with shared sizes."""
+
+    images: list[ImageSummary]
 
 
 def layers_size(*, session: Session) -> int:
     """moby ImageDiskUsage: the diff sizes of every layer chain some image uses, each
-    counted once, leaving out untagged images with children (intermediates)."""
-    child = aliased(Image)
-    intermediate = and_(
-        ~exists().where(ImageReference.image_id == Image.id),
-        exists().where(child.parent_id == Image.id),
+    counted once, leaving out untagged images with children (intermediates): the chains
+    in use (ref_count), less those that only intermediates use."""
+    intermediate = and_(Image.tag_count == 0, Image.digest_count == 0, Image.child_count > 0)
+    user = aliased(Image)
+    user_layer = aliased(ImageLayer)
+    used_by_others = exists().where(
+        user_layer.chain_id == ImageLayer.chain_id,
+        user.id == user_layer.image_id,
+        ~and_(user.tag_count == 0, user.digest_count == 0, user.child_count > 0),
     )
-    used = (
+    only_intermediates = (
         select(ImageLayer.chain_id)
         .join(Image, Image.id == ImageLayer.image_id)
-        .where(~intermediate)
+        .where(intermediate, ~used_by_others)
         .distinct()
         .subquery()
     )
-    total = session.scalar(
-        select(func.coalesce(func.sum(Layer.diff_size), 0)).where(
-            Layer.chain_id.in_(select(used.c.chain_id))
-        )
+    in_use = select(func.coalesce(func.sum(Layer.diff_size), 0)).where(Layer.ref_count > 0)
+    hidden = select(func.coalesce(func.sum(Layer.diff_size), 0)).where(
+        Layer.chain_id.in_(select(only_intermediates.c.chain_id))
     )
-    return int(total or 0)
+    return int(session.scalar(in_use) or 0) - int(session.scalar(hidden) or 0)
 
 
-def disk_usage(*, session: Session) -> DiskUsage:
-    """Images as listed with shared sizes (all=false), the layers' size, container counts."""
-    images = list_images(session=session, shared_size=True)
+def disk_usage_totals(*, session: Session) -> DiskUsageTotals:
+    """The figures of `system df`, without reading the images one by one."""
+    listed = _selection(session, FilterArgs(), False, datetime.now().astimezone())
+    count, active, reclaimable = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Image.container_count > 0, 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(case((Image.container_count == 0, Image.unique_size), else_=0)), 0
+            ),
+        ).where(*listed)
+    ).one()
     total, running = session.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((Container.state == "running", 1), else_=0)), 0),
         ).select_from(Container)
     ).one()
-    return DiskUsage(
-        images=images,
+    return DiskUsageTotals(
+        total_count=int(count),
+        active_count=int(active),
+        reclaimable=int(reclaimable),
         total_size=layers_size(session=session),
         containers_total=int(total),
         containers_running=int(running),
     )
+
+
+def disk_usage(*, session: Session) -> DiskUsage:
+    """The totals, and the images listed as by default (all=false) with shared sizes."""
+    totals = disk_usage_totals(session=session)
+    images = list_images(session=session, shared_size=True)
+    return DiskUsage(**totals.__dict__, images=images)

@@ -149,6 +149,7 @@ def test_digest_shape_is_checked_by_the_database(catalog: Catalog, digest: str) 
         session.execute(insert(Blob).values(digest=digest, size=0, created_at=func.now()))
 
 
+@pytest.mark.rows_by_hand
 def test_one_image_per_repository_tag(catalog: Catalog) -> None:
     first, second = sha256_digest(b"1"), sha256_digest(b"2")
     with catalog.database.write() as session:
@@ -173,6 +174,7 @@ def test_reference_is_a_tag_or_a_digest_never_both(catalog: Catalog) -> None:
         session.flush()
 
 
+@pytest.mark.rows_by_hand
 def test_datetimes_come_back_as_utc(catalog: Catalog) -> None:
     from datetime import datetime, timedelta, timezone
 

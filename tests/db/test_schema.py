@@ -5,20 +5,26 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from support.builders import ImageBuilder, diff_id, image_config, layer_tar
+from support.surgery import table_rows
 from typer.testing import CliRunner
 
 from catalog.cli.main import app
-from catalog.context import open_catalog
-from catalog.db import schema
+from catalog.context import Catalog, open_catalog
+from catalog.db import revision, schema
 from catalog.db.engine import create_catalog_engine
 from catalog.db.models import Base
+from catalog.domain.reference import parse_normalized_named, with_digest, with_name
 from catalog.errors import SchemaOutOfDate
+from catalog.operations.demo import build_demo
+from catalog.services.images import set_reference
 from catalog.settings import Location, normalize_database_url
 
 
@@ -63,6 +69,12 @@ def describe_schema(engine: Engine) -> dict[str, Any]:
 def test_migrations_have_one_head() -> None:
     script = ScriptDirectory.from_config(schema.alembic_config())
     assert len(script.get_heads()) == 1
+
+
+def test_the_gate_knows_the_head() -> None:
+    """The schema gate compares with the head revision recorded in catalog.db.revision
+    (so that opening a catalog needs no Alembic): a new migration must move it."""
+    assert schema.head_revision() == revision.HEAD_REVISION
 
 
 def test_migrating_an_empty_database_gives_the_models_schema(
@@ -236,3 +248,38 @@ def test_upgrade_backs_up_a_sqlite_file_first(tmp_path: Path, newer_catalog: str
         assert backup.execute("SELECT count(*) FROM blobs").fetchone() == (1,)
     finally:
         backup.close()
+
+
+def test_0006_backfills_what_the_writers_keep(
+    catalog: Catalog, images: ImageBuilder, tmp_path: Path
+) -> None:
+    """Down to 0005 (the kept columns dropped) and up again: the migration's backfill
+    gives exactly what the writers kept, and every other row is as it was."""
+    build_demo(catalog, workdir=tmp_path / "demo", now=datetime(2026, 1, 1, tzinfo=UTC))
+    labelled = images.add(
+        [layer_tar({"a": b"a" * 10})],
+        tags=["labelled:1", "registry.example.com:5000/team/labelled:2"],
+        labels={"z": "<&>", "a": "\u00e9\u2028", "m": ""},
+        created=datetime(1960, 2, 29, 12, 0, 0, 123456, tzinfo=UTC),
+    )
+    undated = layer_tar({"u": b"u"})
+    images.add(
+        [undated],
+        # Docker's zero time: no creation time.
+        config=image_config([diff_id(undated)], extra={"created": "0001-01-01T00:00:00Z"}),
+    )
+    with catalog.database.write() as session:
+        for repository in ("labelled", "docker.io/org/labelled"):
+            name = with_name(parse_normalized_named(repository).name)
+            set_reference(
+                session=session,
+                reference=with_digest(name, "sha256:" + "d" * 64),
+                image_id=labelled,
+            )
+    before = table_rows(catalog)
+    assert any("labelled@sha256:" in str(row) for row in before["images"])  # kept by the writers
+    engine = catalog.database.engine
+    schema.downgrade(engine, "0005")
+    assert "sort_key" not in {c["name"] for c in inspect(engine).get_columns("images")}
+    schema.upgrade(engine)
+    assert table_rows(catalog) == before

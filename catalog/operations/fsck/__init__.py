@@ -18,7 +18,10 @@ Checked, each problem one line `kind: subject: detail`:
   `image-layer-missing`, `image-top-chain-id`, `image-size`, `image-parent-missing`);
 - every reference names an existing image and is a canonical reference Docker's grammar
   accepts (`reference-image-missing`, `reference-invalid`);
-- no config, layer list, label or history row without its image (`orphan-rows`).
+- no config, layer list, label or history row without its image (`orphan-rows`);
+- every fact kept for the listing (docs/listing.md §12: a chain's reference count, an
+  image's sort key, unique size, child, tag, digest and container counts, labels and
+  names as JSON) is what its recomputation from the rows gives (`kept-fact`).
 
 Errors make fsck exit 1. Warnings do not, because a healthy catalog can have them:
 
@@ -37,7 +40,8 @@ image's size as the sum of its layers' (after those repairs); `top_chain_id` fro
 that match a verified config; a blob row whose file is missing, when no layer uses it
 (deleted); references to missing images or that no command can name (deleted, and printed
 so they can be tagged again); rows of images that do not exist (deleted); corrupt blob files
-no row names and old temporary files (removed). Everything else is reported as not
+no row names and old temporary files (removed); and last, from the rows as repaired, every
+kept fact that differs (rewritten). Everything else is reported as not
 repaired, with the reason. Row repairs are one write transaction; files go after it commits.
 
 Rows are read in bulk, a fixed number of queries whatever the catalog's size (configs

@@ -26,6 +26,7 @@ class FixAction(StrEnum):
     SET_TOP_CHAIN_ID = "set-top-chain-id"
     DELETE_REFERENCE = "delete-reference"
     DELETE_ORPHAN_ROWS = "delete-orphan-rows"
+    REWRITE_KEPT_FACTS = "rewrite-kept-facts"
     REMOVE_BLOB_FILE = "remove-blob-file"
     REMOVE_TEMPORARY_FILE = "remove-temporary-file"
     RELEASE_LEASE = "release-lease"

@@ -13,6 +13,7 @@ from catalog.db.models import Blob, BlobLease, Image, ImageLayer, ImageReference
 from catalog.operations.fsck.problems import Fix, FixAction, Problem, RepairOutcome
 from catalog.operations.fsck.rows import IMAGE_TABLES
 from catalog.operations.leases import live_leased
+from catalog.services.kept_facts import rewrite_kept_facts
 
 _ROW_FIX_ORDER = (
     FixAction.SET_BLOB_SIZE,
@@ -110,6 +111,13 @@ def repair_problems(
                 done = _apply_row_fix(session, fix)
                 note = fix.description if done else "the rows changed meanwhile; run fsck again"
                 outcomes[id(problem)] = RepairOutcome(problem, done, note)
+        # Last, from the rows as repaired: the facts kept for the listing (a diff size or a
+        # reference repaired above moves them too).
+        rewrite_kept_facts(session=session)
+        for problem in problems:
+            fix = problem.fix
+            if fix is not None and fix.action is FixAction.REWRITE_KEPT_FACTS:
+                outcomes[id(problem)] = RepairOutcome(problem, True, fix.description)
     # Files go under the writer lock, as every removal does (catalog.operations.leases).
     with catalog.database.write() as session:
         for problem in problems:

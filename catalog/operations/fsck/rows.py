@@ -28,6 +28,7 @@ from catalog.domain.reference import parse_named
 from catalog.errors import CatalogError
 from catalog.operations.fsck.problems import Checked, Fix, FixAction, Problem, by_subject, plural
 from catalog.operations.gc import unused_layers
+from catalog.services.kept_facts import kept_fact_differences
 
 # Streamed config rows fetched at a time.
 _CONFIG_BATCH = 64
@@ -105,6 +106,7 @@ def read_rows(session: Session, checked: Checked) -> Rows:
         *_check_references(session, checked),
         *_check_orphan_rows(session),
         *_check_containers(session, checked),
+        *_check_kept_facts(session),
     ]
     return rows
 
@@ -378,3 +380,16 @@ def _check_orphan_rows(session: Session) -> list[Problem]:
         )
     problems.sort(key=lambda p: (p.subject, p.detail))
     return problems
+
+
+def _check_kept_facts(session: Session) -> list[Problem]:
+    """Every fact kept for the listing against its recomputation from the rows."""
+    return [
+        Problem(
+            "kept-fact",
+            difference.subject,
+            difference.detail(),
+            Fix(FixAction.REWRITE_KEPT_FACTS, difference.subject, "rewrote it from the rows"),
+        )
+        for difference in kept_fact_differences(session=session)
+    ]
