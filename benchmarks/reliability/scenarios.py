@@ -36,6 +36,7 @@ from catalog.operations.gc import collect_garbage
 from catalog.operations.load import load_archive
 from catalog.operations.removal import prune_images, remove_images
 from catalog.operations.squash import squash_image
+from catalog.services.kept_facts import rewrite_kept_facts
 from catalog.services.listing import list_images
 from catalog.services.lookup import find_by_reference
 from catalog.services.tag import tag_image
@@ -143,6 +144,7 @@ class Fixtures:
                     delete(ImageReference).where(ImageReference.image_id == self.garbage.id)
                 )
                 session.execute(delete(Image).where(Image.id == self.garbage.id))
+                rewrite_kept_facts(session=session)  # rows deleted by hand: facts too
             past = time.time() - 7200
             for layer in self.garbage.layers:
                 os.utime(catalog.store.path(sha256(layer)), (past, past))

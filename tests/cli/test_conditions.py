@@ -60,7 +60,7 @@ def test_conditions_inside_a_command(
     def failing(**kwargs: Any) -> Any:
         raise raised
 
-    monkeypatch.setattr(images_cli, "list_images", failing)
+    monkeypatch.setattr(images_cli, "listing_query", failing)
     result = run(tmp_path, "images")
     assert result.exit_code == 1
     db = f"sqlite:///{tmp_path / 'root' / 'catalog.db'}"
@@ -71,6 +71,6 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     def failing(**kwargs: Any) -> Any:
         raise IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
 
-    monkeypatch.setattr(images_cli, "list_images", failing)
+    monkeypatch.setattr(images_cli, "listing_query", failing)
     result = run(tmp_path, "images")
     assert isinstance(result.exception, IntegrityError)

@@ -780,7 +780,7 @@ def test_os_and_database_conditions_are_one_json_line(
     def full(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(docker_routes, "list_images", locked)
+    monkeypatch.setattr(docker_routes, "listing_query", locked)
     monkeypatch.setattr(docker_routes, "prune_images", full)
 
     async def ask() -> tuple[httpx.Response, httpx.Response]:

@@ -144,7 +144,7 @@ def test_the_images_page_shows_sizes_names_containers_and_labels(
     assert "registry.example.com:5000/org/app:1" not in row
     assert '<span class="label">team=a</span>' in row
     # 613 bytes, 313 of them in the base's layer, which the base image shares.
-    assert '"SharedSize": 313' in json_rows and '"Size": 613' in json_rows
+    assert '"SharedSize":313' in json_rows and '"Size":613' in json_rows
     assert re.search(r'title="613 bytes">613B<', row)
     assert re.search(r'title="313 bytes">313B<', row)
     assert re.search(r'title="300 bytes">300B<', row)
