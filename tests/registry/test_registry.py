@@ -5,9 +5,15 @@ pushes is read back by skopeo, and pulled again."""
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
+import os
+import re
+import struct
+import subprocess
+import termios
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from support.builders import ImageBuilder, layer_tar
-from support.environment import need
+from support.environment import console_script, need
 from support.files import fixture
 from support.registries import (
     DOCKER_REGISTRY,
@@ -198,6 +204,58 @@ def test_retry_resumes_from_stored_layers(registry: Registry, cli: Cli, catalog:
     assert sum(line.endswith(": Already exists") for line in lines) == 1
     assert sum(line.endswith(": Pull complete") for line in lines) == len(diff_ids) - 1
     assert images_count(catalog) == 1
+
+
+def in_a_terminal(*args: str, columns: int = 100) -> str:
+    """Run the catalog console script with a pseudo-terminal as its stdout and stderr (as
+    a user's shell gives it); everything it drew there."""
+    main, child = os.openpty()
+    # The terminal's size, as a shell's would have it: rich draws bars to its width.
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    environment = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns)}
+    environment.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        [console_script(), *args],
+        stdout=child,
+        stderr=child,
+        stdin=subprocess.DEVNULL,
+        env=environment,
+    )
+    os.close(child)
+    drawn = bytearray()
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main)
+    assert process.wait(timeout=120) == 0, drawn.decode(errors="replace")
+    return drawn.decode(errors="replace")
+
+
+def test_pull_in_a_terminal_draws_progress_bars(
+    registry: Registry, root: Path, db_url: str
+) -> None:
+    """In a terminal, each layer gets a line with a bar, its bytes and its speed, as
+    `docker pull` draws them; `-q` (or a pipe, the other tests) draws none."""
+    where = ["--root", str(root), "--db", db_url]
+    drawn = in_a_terminal(*where, "pull", registry.ref("dive:docker"))
+    layers = registry.inspect("dive:docker")["Layers"]
+    assert "\x1b[" in drawn  # drawn with the terminal's escape sequences, not plain lines
+    assert "\u2501" in drawn  # rich's bar
+    complete = re.findall(r"([0-9a-f]{12}): Pull complete", drawn)
+    assert sorted(set(complete)) == sorted(layer.removeprefix("sha256:")[:12] for layer in layers)
+    assert re.search(r"[0-9.]+/[0-9.]+ [kMG]?B", drawn)  # bytes done of total
+    # Speed: rich shows "?" until it has two samples, which a layer of a few kB, read at
+    # once from loopback, never gives.
+    assert re.search(r"[0-9.]+ [kMG]?B/s|\x1b\[31m\?", drawn)
+    assert f"Status: Downloaded newer image for {registry.ref('dive:docker')}" in drawn
+    quiet = in_a_terminal(*where, "pull", "-q", registry.ref("dive:zstd"))
+    assert "\u2501" not in quiet and "Pull complete" not in quiet
+    assert quiet.strip() == registry.ref("dive:zstd")
 
 
 # --- push ---
