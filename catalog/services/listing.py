@@ -496,16 +496,14 @@ def layers_size(*, session: Session) -> int:
         user.id == user_layer.image_id,
         ~and_(user.tag_count == 0, user.digest_count == 0, user.child_count > 0),
     )
-    only_intermediates = (
-        select(ImageLayer.chain_id)
-        .join(Image, Image.id == ImageLayer.image_id)
-        .where(intermediate, ~used_by_others)
-        .distinct()
-        .subquery()
+    # From the intermediates' own layer lists (few), so that the EXISTS runs for their
+    # chains only: as a join, SQLite ran it for every image_layers row (3 s at 100k).
+    only_intermediates = select(ImageLayer.chain_id).where(
+        ImageLayer.image_id.in_(select(Image.id).where(intermediate)), ~used_by_others
     )
     in_use = select(func.coalesce(func.sum(Layer.diff_size), 0)).where(Layer.ref_count > 0)
     hidden = select(func.coalesce(func.sum(Layer.diff_size), 0)).where(
-        Layer.chain_id.in_(select(only_intermediates.c.chain_id))
+        Layer.chain_id.in_(only_intermediates)
     )
     return int(session.scalar(in_use) or 0) - int(session.scalar(hidden) or 0)
 
