@@ -284,14 +284,38 @@ def catalog_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "catalog"]
 
 
+# Starts the measured command from a small, fresh process and reports its wall time and
+# peak RSS. Linux carries a process's peak RSS across fork and exec (`maxrss` of the mm it
+# replaced), so a command started straight from this worker would report the worker's own
+# RSS (the earlier answers it read) as the command's: 1.2 GB for a 60 MB process at 1M.
+_LAUNCHER = """
+import os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(report, "w") as file:
+    file.write(f"{wall} {usage.ru_maxrss}")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall time, peak RSS (MiB, from wait4) and stdout of a child process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+    """Wall time, peak RSS (MiB) and stdout of a child process (started by _LAUNCHER)."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as report,
+    ):
+        launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, report.name, *command]
+        process = subprocess.run(launcher, stdout=out, stderr=err, env=env, check=False)
         out.seek(0)
         err.seek(0)
         if process.returncode != 0:
@@ -299,7 +323,8 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
                 f"{' '.join(command[-4:])} exited {process.returncode}: "
                 f"{err.read().decode(errors='replace').strip()[-500:]}"
             )
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
+        wall, maxrss = report.read().split()
+        return float(wall), int(maxrss) / 1024, out.read().decode()
 
 
 def _cli(location: Location, spec: Spec, repeat: int, budget: float) -> Result:
