@@ -184,7 +184,8 @@ def _labels_text_has(needles: list[str]) -> ColumnElement[bool]:
 
 def _sort_key_of(session: Session, term: str) -> int:
     image_id = resolve_image_id(session, term)
-    return int(session.scalar(select(Image.sort_key).where(Image.id == image_id)) or UNDATED)
+    key = session.scalar(select(Image.sort_key).where(Image.id == image_id))
+    return UNDATED if key is None else int(key)  # 0 is the epoch, a time like any other
 
 
 def _time_conditions(

@@ -186,6 +186,16 @@ def test_b1_since_and_before_by_id(cat: Catalogue, versions: list[str]) -> None:
     assert sorted(got) == sorted(versions[1:4])
 
 
+def test_an_image_created_at_the_epoch_is_dated(cat: Catalogue) -> None:
+    """1970-01-01T00:00:00Z (SOURCE_DATE_EPOCH=0 builds) is a creation time, its sort key
+    0: `since` and `before` it apply, as Docker's do; only no time at all drops them."""
+    epoch = cat.image("epoch:0", created=datetime(1970, 1, 1, tzinfo=UTC))
+    later = cat.image("later:1", created=datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))
+    earlier = cat.image("earlier:1", created=datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert cat.ids(f"since={epoch}") == [later]
+    assert cat.ids(f"before={epoch}") == [earlier]
+
+
 def test_b2_until_folds_into_before(cat: Catalogue, versions: list[str]) -> None:
     with cat.catalog.database.read() as session:
         from catalog.db.models import Image
