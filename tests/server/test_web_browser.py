@@ -84,12 +84,26 @@ def listed(served: Served, *args: str) -> list[str]:
 
 def wait_for_new_page(browser: Browser, action: object) -> None:
     """Do `action` (a callable) and wait until the browser shows the page it leads to."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
     old = one(browser, "html")
+
+    def left(_driver: object) -> bool:
+        """The old page's root is gone. chromedriver says so as a stale element, or,
+        caught between the two documents, as "does not belong to the document"."""
+        try:
+            old.is_enabled()  # type: ignore[attr-defined]
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
     action()  # type: ignore[operator]
-    WebDriverWait(browser.driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser.driver, 15).until(left)
     WebDriverWait(browser.driver, 15).until(
         lambda driver: driver.execute_script("return document.readyState") == "complete"
     )
