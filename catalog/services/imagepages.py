@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.db.models import Image, ImageReference
@@ -84,20 +84,17 @@ class ImagePage:
 
 
 @dataclass(frozen=True)
-class _Segment:
-    """Rows of the order that one statement reads: those meeting `where`, ordered by
-    `key` (None: by ID alone) in `descending` order, ties by ID ascending."""
+class _Order:
+    """A page's order: `key` in `descending` order, ties by ID ascending (for `id`
+    itself, the ID in the direction asked)."""
 
-    where: ColumnElement[bool]
     key: Any
     descending: bool
 
-    def order(self, *, backwards: bool) -> list[Any]:
+    def order_by(self, *, backwards: bool) -> list[Any]:
         descending = self.descending != backwards
-        if self.key is None or self.key is Image.id:
-            # Ordered by ID only: a segment without a key, or `id` itself.
-            ids_descending = descending if self.key is Image.id else backwards
-            return [Image.id.desc() if ids_descending else Image.id.asc()]
+        if self.key is Image.id:
+            return [Image.id.desc() if descending else Image.id.asc()]
         key = self.key.desc() if descending else self.key.asc()
         return [key, Image.id.desc() if backwards else Image.id.asc()]
 
@@ -106,8 +103,6 @@ class _Segment:
         the key an index can answer: key >= v AND (key > v OR id > i), and its mirrors."""
         lower: ColumnElement[bool] = Image.id < image_id
         higher: ColumnElement[bool] = Image.id > image_id
-        if self.key is None:
-            return lower if backwards else higher
         # Towards the end of the order is down the key when it is descending.
         down = self.descending != backwards
         if self.key is Image.id:
@@ -121,11 +116,11 @@ class _Segment:
         return past
 
 
-def _segment(sort: PageSort, descending: bool) -> _Segment:
+def _order(sort: PageSort, descending: bool) -> _Order:
     if sort == "created":
         # Newest first is the sort key ascending (no creation time: the largest key).
-        return _Segment(true(), Image.sort_key, not descending)
-    return _Segment(true(), Image.size if sort == "size" else Image.id, descending)
+        return _Order(Image.sort_key, not descending)
+    return _Order(Image.size if sort == "size" else Image.id, descending)
 
 
 def _anchor_value(sort: PageSort, anchor: _Row) -> Any:
@@ -135,7 +130,7 @@ def _anchor_value(sort: PageSort, anchor: _Row) -> Any:
 def _page_rows(
     session: Session,
     conditions: Sequence[ColumnElement[bool]],
-    segment: _Segment,
+    order: _Order,
     sort: PageSort,
     anchor: _Row | None,
     *,
@@ -144,14 +139,14 @@ def _page_rows(
 ) -> list[_Row]:
     """Up to `count` rows next to the anchor (after it, or before it when `backwards`),
     in listing order; from the start of the order without an anchor."""
-    where = [*conditions, segment.where]
+    where = list(conditions)
     if anchor is not None:
         value = _anchor_value(sort, anchor)
-        where.append(segment.past(value, anchor[1], backwards=backwards))
+        where.append(order.past(value, anchor[1], backwards=backwards))
     statement = (
         select(*_ROW_COLUMNS)
         .where(*where)
-        .order_by(*segment.order(backwards=backwards))
+        .order_by(*order.order_by(backwards=backwards))
         .limit(count)
     )
     with _probing_per_row(session):
@@ -201,7 +196,7 @@ def list_images_page(
     conditions = _selection(session, args, all_images, now)
     if descending is None:
         descending = DEFAULT_DESCENDING[sort]
-    segment = _segment(sort, descending)
+    order = _order(sort, descending)
 
     anchor: _Row | None = None
     anchor_id = after if after is not None else before
@@ -212,7 +207,7 @@ def list_images_page(
         anchor = tuple(found)
     backwards = before is not None
     rows = _page_rows(
-        session, conditions, segment, sort, anchor, backwards=backwards, count=limit + 1
+        session, conditions, order, sort, anchor, backwards=backwards, count=limit + 1
     )
     more = len(rows) > limit
     if more:
