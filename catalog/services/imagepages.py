@@ -28,7 +28,6 @@ shared size, containers, labels and names as the listing reads them); under a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,13 +41,13 @@ from catalog.db.models import Image, ImageReference
 from catalog.db.sql import one_of
 from catalog.docker.filters import FilterArgs
 from catalog.errors import InvalidArgument, NotFound
-from catalog.services.kept_facts import names_json
 from catalog.services.listing import (
     ROW_COLUMNS,
     ImageRow,
     ImageSummary,
     _selection,
     reference_condition,
+    shown_names,
 )
 
 PageSort = Literal["created", "size", "id"]
@@ -242,20 +241,19 @@ def _summaries(session: Session, rows: Sequence[_Row], args: FilterArgs) -> list
     if rows and "reference" in args:
         connection = session.connection()
         listed = one_of(connection.dialect.name, sorted(row[1] for row in rows))
-        matched: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
-        for image_id, repository, tag, digest in connection.execute(
-            select(
-                ImageReference.image_id,
-                ImageReference.repository,
-                ImageReference.tag,
-                ImageReference.digest,
-            ).where(
-                listed(ImageReference.image_id),
-                reference_condition(args.get("reference"), connection.dialect.name),
+        shown = shown_names(
+            connection.execute(
+                select(
+                    ImageReference.image_id,
+                    ImageReference.repository,
+                    ImageReference.tag,
+                    ImageReference.digest,
+                ).where(
+                    listed(ImageReference.image_id),
+                    reference_condition(args.get("reference"), connection.dialect.name),
+                )
             )
-        ):
-            matched[image_id].append((repository, tag, digest))
-        shown = {i: names_json(references)[2:] for i, references in matched.items()}
+        )
     images = []
     for row in rows:
         listed_row: ImageRow = row[:9]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -307,16 +307,22 @@ def listing_query(
     return Listing(statement, names)  # type: ignore[arg-type]
 
 
+def shown_names(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str, str]]:
+    """RepoTags and RepoDigests (JSON text) of each image, from (image_id, repository,
+    tag, digest) rows: the names a `reference` filter matched."""
+    matched: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+    for image_id, repository, tag, digest in rows:
+        matched[image_id].append((repository, tag, digest))
+    return {i: names_json(references)[2:] for i, references in matched.items()}
+
+
 def image_rows(*, session: Session, listing: Listing) -> Iterator[ImageRow]:
     """The listing's rows as they are read, through the driver's cursor. Under a
     `reference` filter, RepoTags and RepoDigests hold the matching names only."""
     connection = session.connection()
     shown: dict[str, tuple[str, str]] | None = None
     if listing.names is not None:
-        matched: dict[str, list[tuple[str, str | None, str | None]]] = defaultdict(list)
-        for image_id, repository, tag, digest in driver_rows(connection, listing.names):
-            matched[image_id].append((repository, tag, digest))
-        shown = {i: names_json(references)[2:] for i, references in matched.items()}
+        shown = shown_names(driver_rows(connection, listing.names))
     for row in driver_rows(connection, listing.statement):
         if shown is None:
             yield row
