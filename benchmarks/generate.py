@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import Connection, ForeignKeyConstraint, Table, text
 
 from catalog.context import Catalog
+from catalog.db import kept_values
 from catalog.db.engine import writer_engine
 from catalog.db.models import (
     Blob,
@@ -53,7 +54,6 @@ from catalog.db.models import (
     ImageReference,
     Layer,
 )
-from catalog.services import kept_facts
 
 # The newest creation time; the data spans the two years before it. Fixed, so a seed
 # always gives the same catalog.
@@ -630,16 +630,16 @@ def _kept_facts(gen: _Generator, containers: Sequence[tuple[Any, ...]]) -> _Kept
     rows = []
     for index, image in enumerate(gen.images):
         unique = sum(gen.layers[c][2] for c in image.stack.chains if ref_counts[c] == 1)
-        tag_count, digest_count, tags, digests = kept_facts.names_json(names.get(index, []))
+        tag_count, digest_count, tags, digests = kept_values.names_json(names.get(index, []))
         rows.append(
             (
-                kept_facts.sort_key(image.created),
+                kept_values.sort_key(image.created),
                 unique,
                 children[index],
                 tag_count,
                 digest_count,
                 used_by[image.id],
-                kept_facts.labels_json(image.labels),
+                kept_values.labels_json(image.labels),
                 tags,
                 digests,
             )

@@ -18,11 +18,11 @@ import typer
 from catalog.cli.options import OutputFormat
 from catalog.cli.output import Output
 from catalog.cli.state import open_from
+from catalog.db.kept_values import created_unix
 from catalog.docker.filters import parse_filter_flags
 from catalog.docker.humanize import created_since, human_size
 from catalog.docker.tabwriter import tabwrite_lines
 from catalog.domain.digest import short_id
-from catalog.services.kept_facts import created_unix
 from catalog.services.listing import (
     ImageRow,
     image_rows,

@@ -21,16 +21,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-BUSY_TIMEOUT_MS = 30_000
-SQLITE_PRAGMAS = (
-    "PRAGMA foreign_keys = ON",
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-    "PRAGMA synchronous = NORMAL",
-)
+from catalog.db.reader import configure_sqlite
+
 _BEGIN_OPTION = "catalog_sqlite_begin"
 # PostgreSQL advisory lock keys: any constants, the same in every catalog process.
 WRITER_LOCK = 0x63617477  # "catw"
-# Taking SQLite's write lock: each attempt waits BUSY_TIMEOUT_MS, then backs off.
+# Taking SQLite's write lock: each attempt waits busy_timeout (catalog.db.reader), then backs off.
 LOCK_ATTEMPTS = 4
 LOCK_RETRY_DELAY = 0.05
 
@@ -44,16 +40,7 @@ def _busy(error: OperationalError) -> bool:
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     assert isinstance(dbapi_connection, sqlite3.Connection)
-    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see module doc)
-    cursor = dbapi_connection.cursor()
-    try:
-        # journal_mode is persistent in the file; setting it on every connect is cheap and
-        # covers a database created by another tool. In-memory databases answer "memory".
-        cursor.execute("PRAGMA journal_mode = WAL")
-        for pragma in SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-    finally:
-        cursor.close()
+    configure_sqlite(dbapi_connection)
 
 
 def _sqlite_on_begin(connection: Any) -> None:

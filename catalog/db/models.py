@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from catalog.db.kept_values import DANGLING, ROW_COLUMNS, UNDATED
+
 # Every constraint gets a predictable name, so SQLite batch migrations can alter it.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -41,26 +43,9 @@ NAMING_CONVENTION = {
 
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 
-# images.sort_key of an image without a creation time: the largest BIGINT, so it sorts last.
-UNDATED = 2**63 - 1
-# Docker's dangling image, on the kept counts: a leaf without a tag (docs/listing.md §3.2).
-DANGLING = "child_count = 0 AND tag_count = 0"
 # What a listing reads of an image (order first; then what a summary shows; then what its
 # conditions test): the columns of SQLite's covering listing indexes.
-LISTING_COLUMNS = (
-    "sort_key",
-    "id",
-    "parent_id",
-    "size",
-    "unique_size",
-    "container_count",
-    "labels_json",
-    "repo_tags",
-    "repo_digests",
-    "tag_count",
-    "digest_count",
-    "child_count",
-)
+LISTING_COLUMNS = (*ROW_COLUMNS, "tag_count", "digest_count", "child_count")
 
 
 def utcnow() -> datetime:

@@ -5,9 +5,9 @@ runs unchanged on SQLite and PostgreSQL.
 - `one_of`: `column IN (ids)` with the IDs as one parameter (json_each / ANY(array));
 - `byte_order`, `week_start`, `month_start`: constructs compiled per dialect;
 - `familiar_name`: Docker's familiar form of a stored name, as one CASE for both;
-- `starts_with`: a prefix test an index can answer where the backend's collation allows;
 - `driver_rows`: a statement's rows straight from the DBAPI cursor (server-side on
-  PostgreSQL), for answers streamed as they are read.
+  PostgreSQL), for answers streamed as they are read; `SessionReader` runs SQL text so
+  (catalog.db.reader).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     not_,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -41,13 +42,13 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 __all__ = [
+    "SessionReader",
     "byte_order",
     "driver_rows",
     "familiar_name",
     "insert_ignoring_duplicates",
     "month_start",
     "one_of",
-    "starts_with",
     "week_start",
 ]
 
@@ -159,19 +160,6 @@ def _month_start_postgresql(element: month_start, compiler: SQLCompiler, **kw: A
     return f"to_char(date_trunc('month', ({value}) AT TIME ZONE 'UTC'), 'YYYY-MM')"
 
 
-def starts_with(dialect: str, column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
-    """`column` begins with `prefix`, as a condition an index answers. On SQLite, whose
-    text compares byte by byte, a range of the column's own index; on PostgreSQL, whose
-    collation need not order by prefix, LIKE 'prefix%', which a `text_pattern_ops` index
-    answers."""
-    if dialect == "postgresql":
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(escaped + "%", escape="\\")
-    if not prefix or prefix[-1] == "\U0010ffff":
-        return func.substr(column, 1, len(prefix)) == prefix
-    return and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
-
-
 def driver_rows(
     connection: Connection, statement: ClauseElement, *, batch: int = 2000
 ) -> Iterator[tuple[Any, ...]]:
@@ -202,3 +190,21 @@ def driver_rows(
         # A reader that stopped early may close this after its connection has gone.
         with contextlib.suppress(Exception):
             cursor.close()
+
+
+class SessionReader:
+    """A session as a Reader (catalog.db.reader): SQL text with `:name` parameters, run
+    in the session's transaction through the driver's cursor (`driver_rows`)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def rows(
+        self, sql: str, params: Mapping[str, Any], *, stream: bool = True
+    ) -> Iterator[tuple[Any, ...]]:
+        if stream:
+            return driver_rows(self.session.connection(), text(sql).bindparams(**params))
+        if self.session.autoflush:  # as the ORM's own queries do: pending rows are seen
+            self.session.flush()
+        return iter([tuple(row) for row in self.session.execute(text(sql), dict(params))])

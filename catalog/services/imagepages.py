@@ -37,18 +37,19 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from catalog.db.kept_values import ROW_COLUMNS
 from catalog.db.models import Image, ImageReference
 from catalog.db.sql import one_of
 from catalog.docker.filters import FilterArgs
 from catalog.errors import InvalidArgument, NotFound
 from catalog.services.listing import (
-    ROW_COLUMNS,
     ImageRow,
     ImageSummary,
-    _selection,
-    reference_condition,
+    reference_where,
+    selection_where,
     shown_names,
 )
+from catalog.services.lookup import as_reader
 
 PageSort = Literal["created", "size", "id"]
 PAGE_SORTS: tuple[PageSort, ...] = ("created", "size", "id")
@@ -61,7 +62,7 @@ PROBING_WORK_MEM = "64kB"
 
 # A row of the order: the listing's ImageRow, then the creation time the page shows.
 _Row = tuple[Any, ...]
-_ROW_COLUMNS = (*ROW_COLUMNS, Image.created)
+_ROW_COLUMNS = (*(Image.__table__.c[name] for name in ROW_COLUMNS), Image.created)
 
 
 @dataclass
@@ -192,7 +193,7 @@ def list_images_page(
         raise InvalidArgument("a page starts after an image or ends before one, not both")
     args = filters or FilterArgs()
     now = now or datetime.now().astimezone()
-    conditions = _selection(session, args, all_images, now)
+    conditions = [selection_where(as_reader(session), args, all_images, now).clause()]
     if descending is None:
         descending = DEFAULT_DESCENDING[sort]
     order = _order(sort, descending)
@@ -250,7 +251,7 @@ def _summaries(session: Session, rows: Sequence[_Row], args: FilterArgs) -> list
                     ImageReference.digest,
                 ).where(
                     listed(ImageReference.image_id),
-                    reference_condition(args.get("reference"), connection.dialect.name),
+                    reference_where(connection.dialect.name, args.get("reference")).clause(),
                 )
             )
         )

@@ -25,14 +25,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from catalog.db.kept_values import StoredName, labels_json, names_json, sort_key
 from catalog.db.models import (
-    UNDATED,
     Container,
     Image,
     ImageLabel,
@@ -40,10 +40,7 @@ from catalog.db.models import (
     ImageReference,
     Layer,
 )
-from catalog.docker.gojson import go_json_text
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # Rows fetched at a time by the recomputations.
 _BATCH = 5000
 
@@ -51,53 +48,6 @@ IMAGE_COUNTS = ("unique_size", "child_count", "tag_count", "digest_count", "cont
 IMAGE_TEXTS = ("sort_key", "labels_json", "repo_tags", "repo_digests")
 # Every kept column, by table.
 KEPT_COLUMNS = {"images": IMAGE_COUNTS + IMAGE_TEXTS, "layers": ("ref_count",)}
-
-
-# --- the facts of one image, from its own data ----------------------------------------
-
-
-def sort_key(created: datetime | None) -> int:
-    """`images.sort_key`: minus the creation time in microseconds since the epoch, so that
-    ascending order is newest first; UNDATED (last) without one."""
-    if created is None:
-        return UNDATED
-    return -((created - _EPOCH) // _MICROSECOND)
-
-
-def created_unix(key: int) -> int:
-    """Docker's `Created` from a sort key: Go's time.Unix(), whole seconds rounded down
-    (also before 1970); 0 when undated."""
-    return 0 if key == UNDATED else (-key) // 1_000_000
-
-
-def labels_json(labels: Mapping[str, str] | None) -> str | None:
-    """`Labels` as the Engine API sends it: keys sorted (a Go map), None without any."""
-    return go_json_text(dict(sorted(labels.items()))) if labels else None
-
-
-def familiar_text(repository: str) -> str:
-    """Docker's familiar name of a stored (normalized) repository: `docker.io/` dropped,
-    and `library/` when no other path component follows (as `familiar_name` in SQL);
-    plain text, so that a row no command could have written still gets an answer."""
-    if repository.startswith("docker.io/library/") and "/" not in repository[18:]:
-        return repository[18:]
-    return repository.removeprefix("docker.io/")
-
-
-StoredName = tuple[str, str | None, str | None]  # repository, tag, digest
-
-
-def names_json(references: Iterable[StoredName]) -> tuple[int, int, str, str]:
-    """tag_count, digest_count, RepoTags and RepoDigests of an image's stored references
-    (repository, tag, digest), in the reference store's order: by the full normalized
-    string."""
-    full = sorted(
-        (repository + (f":{tag}" if digest is None else f"@{digest}"), repository, digest)
-        for repository, tag, digest in references
-    )
-    tags = [familiar_text(r) + text[len(r) :] for text, r, digest in full if digest is None]
-    digests = [familiar_text(r) + text[len(r) :] for text, r, digest in full if digest is not None]
-    return len(tags), len(digests), go_json_text(tags), go_json_text(digests)
 
 
 def new_image_columns(created: datetime | None, labels: Mapping[str, str] | None) -> dict[str, Any]:

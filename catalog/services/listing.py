@@ -16,58 +16,31 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    tuple_,
-)
-from sqlalchemy.orm import Session, aliased
-
-from catalog.db.models import (
+from catalog.db.kept_values import (
     DANGLING,
+    ROW_COLUMNS,
     UNDATED,
-    Container,
-    Image,
-    ImageLabel,
-    ImageLayer,
-    ImageReference,
-    Layer,
+    created_unix,
+    names_json,
+    sort_key,
 )
-from catalog.db.sql import driver_rows, familiar_name, starts_with
+from catalog.db.reader import REFERENCE_MATCH, Reader, first_row
 from catalog.docker.filters import FilterArgs, label_checks
 from catalog.docker.gojson import go_json_text
 from catalog.docker.gotime import LATEST, GoTimeError, parse_docker_timestamp
 from catalog.docker.pathmatch import BadPattern, literal_prefix, path_pattern_regex
 from catalog.errors import InvalidFilter
-from catalog.services.kept_facts import created_unix, names_json, sort_key
-from catalog.services.lookup import resolve_image_id
+from catalog.services.lookup import as_reader, resolve_image_id
+
+if TYPE_CHECKING:  # `catalog images` lists without SQLAlchemy (docs/listing.md §13)
+    from sqlalchemy.orm import Session
 
 LIST_FILTERS = ("before", "dangling", "label", "label!", "reference", "since", "until")
 
-# What a listing reads of each image, in this order (ImageRow).
-ROW_COLUMNS = (
-    Image.sort_key,
-    Image.id,
-    Image.parent_id,
-    Image.size,
-    Image.unique_size,
-    Image.container_count,
-    Image.labels_json,
-    Image.repo_tags,
-    Image.repo_digests,
-)
 # sort_key, id, parent_id, size, unique_size, containers, Labels, RepoTags, RepoDigests
 # (the last three as the Engine API's JSON text).
 ImageRow = tuple[int, str, str | None, int, int, int, str | None, str, str]
@@ -80,14 +53,45 @@ def page_key(row: ImageRow) -> PageKey:
     return row[0], row[1]
 
 
+# --- SQL text -------------------------------------------------------------------------
+
+
+@dataclass
+class Sql:
+    """A statement or a condition as SQL text for one dialect, with its `:name`
+    parameters (catalog.db.reader runs it; `clause` gives it to SQLAlchemy)."""
+
+    dialect: str
+    text: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any) -> str:
+        """A parameter holding `value`, as it is written in the text."""
+        name = f"listing_{len(self.params)}"
+        self.params[name] = value
+        return ":" + name
+
+    def position(self, haystack: str, needle: str) -> str:
+        """Where `needle` first occurs in `haystack` (1-based; 0 if nowhere)."""
+        function = "strpos" if self.dialect == "postgresql" else "instr"
+        return f"{function}({haystack}, {needle})"
+
+    def clause(self) -> Any:
+        """The text as a SQLAlchemy condition, for statements built with it."""
+        from sqlalchemy import text
+
+        return text(self.text).bindparams(**self.params)
+
+
+def _all(conditions: Sequence[str]) -> str:
+    return " AND ".join(f"({c})" for c in conditions) if conditions else "1 = 1"
+
+
+def _any(conditions: Sequence[str]) -> str:
+    return " OR ".join(f"({c})" for c in conditions)
+
+
 # --- the pieces of the WHERE clause -------------------------------------------------
-
-
-def _reference_suffix() -> ColumnElement[str]:
-    return case(
-        (ImageReference.tag.isnot(None), literal(":") + ImageReference.tag),
-        else_=literal("@") + ImageReference.digest,
-    )
 
 
 def stored_name_prefixes(pattern: str) -> list[str]:
@@ -105,55 +109,96 @@ def stored_name_prefixes(pattern: str) -> list[str]:
     )
 
 
-def _name_prefix(dialect: str, pattern: str) -> ColumnElement[bool] | None:
-    prefixes = stored_name_prefixes(pattern)
-    if not prefixes:
-        return None
-    return or_(*(starts_with(dialect, ImageReference.repository, p) for p in prefixes))
+def starts_with(sql: Sql, column: str, prefix: str) -> str:
+    """`column` begins with `prefix`, as a condition an index answers. On SQLite, whose
+    text compares byte by byte, a range of the column's own index; on PostgreSQL, whose
+    collation need not order by prefix, LIKE 'prefix%', which a `text_pattern_ops` index
+    answers."""
+    if sql.dialect == "postgresql":
+        escaped = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        return f"{column} LIKE {sql.bind(escaped + '%')} ESCAPE '!'"
+    if not prefix or prefix[-1] == "\U0010ffff":
+        return f"substr({column}, 1, {len(prefix)}) = {sql.bind(prefix)}"
+    above = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return f"{column} >= {sql.bind(prefix)} AND {column} < {sql.bind(above)}"
 
 
-def reference_condition(patterns: Sequence[str], dialect: str = "") -> ColumnElement[bool]:
+def familiar_sql(sql: Sql, name: str) -> str:
+    """Docker's familiar form of a stored name (Go's FamiliarName), in SQL: drop
+    `docker.io/`, and `library/` when no other path component follows (kept_values'
+    `familiar_text` in Python, catalog.db.sql's `familiar_name` for SQLAlchemy)."""
+    rest = f"substr({name}, 19)"
+    return (
+        f"CASE WHEN substr({name}, 1, 18) = 'docker.io/library/' "
+        f"AND {sql.position(rest, chr(39) + '/' + chr(39))} = 0 THEN {rest} "
+        f"WHEN substr({name}, 1, 10) = 'docker.io/' THEN substr({name}, 11) "
+        f"ELSE {name} END"
+    )
+
+
+def _reference_match(sql: Sql, regex: str) -> str:
+    """A stored reference (image_references' row) matches the regex by its familiar or
+    full string or name (docs/listing.md §3.6): on SQLite one call of a Python function
+    per row (catalog.db.reader.reference_matches); on PostgreSQL its `~`."""
+    pattern = sql.bind(regex)
+    if sql.dialect != "postgresql":
+        return f"{REFERENCE_MATCH}({pattern}, repository, tag, digest)"
+    familiar = familiar_sql(sql, "repository")
+    suffix = "CASE WHEN tag IS NOT NULL THEN ':' || tag ELSE '@' || digest END"
+    targets = (f"{familiar} || {suffix}", familiar, f"repository || {suffix}", "repository")
+    return _any([f"({target}) ~ {pattern}" for target in targets])
+
+
+def reference_condition(sql: Sql, patterns: Sequence[str]) -> str:
     """A stored reference matches any pattern (docker >= 29.5): Go path.Match against its
     FamiliarString, FamiliarName, TagNameOnly string or Name (docs/listing.md §3.6); each
     pattern's literal prefix narrows the rows first (§3.7)."""
-    familiar = familiar_name(ImageReference.repository)
-    suffix = _reference_suffix()
-    targets = (
-        familiar + suffix,
-        familiar,
-        ImageReference.repository + suffix,
-        ImageReference.repository,
-    )
-    conditions: list[ColumnElement[bool]] = []
+    conditions = []
     for pattern in patterns:
         try:
             regex = path_pattern_regex(pattern)
         except BadPattern as exc:
             raise InvalidFilter(str(exc)) from None
-        matched = or_(*(target.regexp_match(regex) for target in targets))
-        prefix = _name_prefix(dialect, pattern) if dialect else None
-        conditions.append(matched if prefix is None else and_(prefix, matched))
-    return or_(*conditions)
+        prefixes = stored_name_prefixes(pattern)
+        matched = _reference_match(sql, regex)
+        if prefixes:
+            matched = (
+                f"({_any([starts_with(sql, 'repository', p) for p in prefixes])}) AND {matched}"
+            )
+        conditions.append(matched)
+    return _any(conditions)
 
 
-def _label_conditions(args: FilterArgs, dialect: str) -> list[ColumnElement[bool]]:
-    """`label`: IN the images the (key, value) index finds, usually few. `label!`: on
-    SQLite, a test of the kept Labels text, which the covering listing index holds, so the
-    images the listing reads anyway are not probed one by one in another table; on
-    PostgreSQL, NOT EXISTS, which it answers with one hashed anti-join."""
-    conditions: list[ColumnElement[bool]] = []
+def reference_where(dialect: str, patterns: Sequence[str]) -> Sql:
+    """`reference_condition` on its own, over image_references."""
+    sql = Sql(dialect)
+    sql.text = reference_condition(sql, patterns)
+    return sql
+
+
+def _label_conditions(sql: Sql, args: FilterArgs) -> list[str]:
+    """`label`: IN the images the (key, value) index finds, usually few. `label!`: a
+    test of the kept Labels text, which the listing reads anyway (SQLite's covering
+    listing index holds it), so the images are not probed one by one in another table
+    (nor, on PostgreSQL, image_labels hashed whole); NOT EXISTS for the two keys the
+    text cannot tell."""
+    conditions = []
     for check in label_checks(args):
         needles = labels_text_needles(check.key, check.value)
-        if check.negate and dialect == "sqlite" and needles is not None:
-            conditions.append(~_labels_text_has(needles))
+        if check.negate and needles is not None:
+            found = _any([f"{sql.position('labels_json', sql.bind(n))} > 0" for n in needles])
+            conditions.append(f"labels_json IS NULL OR NOT ({found})")
             continue
-        match = [ImageLabel.key == check.key]
+        match = f"key = {sql.bind(check.key)}"
         if check.value is not None:
-            match.append(ImageLabel.value == check.value)
+            match += f" AND value = {sql.bind(check.value)}"
         if check.negate:
-            conditions.append(~exists().where(ImageLabel.image_id == Image.id, *match))
+            conditions.append(
+                "NOT EXISTS (SELECT 1 FROM image_labels "
+                f"WHERE image_labels.image_id = images.id AND {match})"
+            )
         else:
-            conditions.append(Image.id.in_(select(ImageLabel.image_id).where(*match)))
+            conditions.append(f"id IN (SELECT image_id FROM image_labels WHERE {match})")
     return conditions
 
 
@@ -177,26 +222,19 @@ def labels_text_needles(key: str, value: str | None) -> list[str] | None:
     return [start + pair + end for start in "{," for end in ends]
 
 
-def _labels_text_has(needles: list[str]) -> ColumnElement[bool]:
-    found = or_(*(func.instr(Image.labels_json, needle) > 0 for needle in needles))
-    return and_(Image.labels_json.isnot(None), found)
+def _sort_key_of(reader: Reader, term: str) -> int:
+    image_id = resolve_image_id(reader, term)
+    found = first_row(reader, "SELECT sort_key FROM images WHERE id = :id", {"id": image_id})
+    return UNDATED if found is None else int(found[0])  # 0 is the epoch, a time like any other
 
 
-def _sort_key_of(session: Session, term: str) -> int:
-    image_id = resolve_image_id(session, term)
-    key = session.scalar(select(Image.sort_key).where(Image.id == image_id))
-    return UNDATED if key is None else int(key)  # 0 is the epoch, a time like any other
-
-
-def _time_conditions(
-    session: Session, args: FilterArgs, now: datetime
-) -> list[ColumnElement[bool]]:
+def _time_conditions(sql: Sql, reader: Reader, args: FilterArgs, now: datetime) -> list[str]:
     """before/until share one strict upper cutoff (the oldest wins), since a strict lower
     one (the newest wins); images without a creation time drop out when either is set.
     On sort keys (minus the time): newer is smaller."""
     older: list[int] = []  # sort keys an image must be above (older than)
     for term in args.get("before"):
-        key = _sort_key_of(session, term)
+        key = _sort_key_of(reader, term)
         if key != UNDATED:
             older.append(key)
     for value in args.get("until"):
@@ -204,61 +242,67 @@ def _time_conditions(
             older.append(sort_key(parse_docker_timestamp(value, now)))
         except GoTimeError as exc:
             raise InvalidFilter(f"invalid value for 'until' filter: {exc}") from None
-    newer = [k for k in (_sort_key_of(session, t) for t in args.get("since")) if k != UNDATED]
-    conditions: list[ColumnElement[bool]] = []
+    newer = [k for k in (_sort_key_of(reader, t) for t in args.get("since")) if k != UNDATED]
+    conditions = []
     if older:
         cutoff = max(older)  # the oldest
         # An `until` past year 9999 is kept as LATEST (docs/differences.md §3); for Go it
         # is after every image, those created at LATEST too.
         after_all = cutoff == sort_key(LATEST) and len(args.get("before")) == 0
         conditions += [
-            Image.sort_key >= cutoff if after_all else Image.sort_key > cutoff,
-            Image.sort_key < UNDATED,
+            f"sort_key {'>=' if after_all else '>'} {sql.bind(cutoff)}",
+            f"sort_key < {sql.bind(UNDATED)}",
         ]
     if newer:
-        conditions.append(Image.sort_key < min(newer))
+        conditions.append(f"sort_key < {sql.bind(min(newer))}")
     return conditions
 
 
-def _named(matching: Callable[..., ColumnElement[bool]] | None) -> ColumnElement[bool]:
-    if matching is not None:
-        return matching()
-    return or_(Image.tag_count > 0, Image.digest_count > 0)
+_NAMED = "tag_count > 0 OR digest_count > 0"
 
 
 def _selection(
-    session: Session, args: FilterArgs, all_images: bool, now: datetime
-) -> list[ColumnElement[bool]]:
+    sql: Sql, reader: Reader, args: FilterArgs, all_images: bool, now: datetime
+) -> list[str]:
     """The WHERE clause for Docker's image list (docs/listing.md §4.1 and the §4.2 table)."""
     args.validate(LIST_FILTERS)
     dangling_only = args.get_bool_or_default("dangling", False)
-    matching: Callable[..., ColumnElement[bool]] | None = None
+    matching: Callable[[str], str] | None = None
     if "reference" in args:
-        dialect = session.get_bind().dialect.name
-        match = reference_condition(args.get("reference"), dialect)
+        match = reference_condition(sql, args.get("reference"))
 
-        def matching(*kind: ColumnElement[bool]) -> ColumnElement[bool]:
-            return Image.id.in_(select(ImageReference.image_id).where(match, *kind))
+        def matching(kind: str) -> str:
+            return f"id IN (SELECT image_id FROM image_references WHERE ({match}) AND {kind})"
 
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[str] = []
     if dangling_only:
         # Leaves without a (matching) tag; with a reference filter, a matching digest.
         if matching is None:
-            # The words of ix_images_dangling's WHERE, so that SQLite uses it.
-            conditions.append(text(DANGLING))  # type: ignore[arg-type]
+            conditions.append(DANGLING)  # ix_images_dangling's own words
         else:
             conditions += [
-                Image.child_count == 0,
-                ~matching(ImageReference.tag.isnot(None)),
-                matching(ImageReference.digest.isnot(None)),
+                "child_count = 0",
+                f"NOT ({matching('tag IS NOT NULL')})",
+                matching("digest IS NOT NULL"),
             ]
     elif "dangling" in args or matching is not None:
-        conditions.append(_named(matching))  # only images with a (matching) reference
+        # Only images with a (matching) reference.
+        conditions.append(_NAMED if matching is None else matching("1 = 1"))
     elif not all_images:
-        conditions.append(or_(_named(None), Image.child_count == 0))  # no intermediates
-    conditions += _label_conditions(args, session.get_bind().dialect.name)
-    conditions += _time_conditions(session, args, now)
+        conditions.append(f"{_NAMED} OR child_count = 0")  # no intermediates
+    conditions += _label_conditions(sql, args)
+    conditions += _time_conditions(sql, reader, args, now)
     return conditions
+
+
+def selection_where(
+    reader: Reader, args: FilterArgs, all_images: bool, now: datetime | None = None
+) -> Sql:
+    """The listing's WHERE clause on `images` alone (for statements of its own: the web
+    view's pages, `system df`'s totals)."""
+    sql = Sql(reader.dialect)
+    sql.text = _all(_selection(sql, reader, args, all_images, now or datetime.now().astimezone()))
+    return sql
 
 
 # --- the listing ----------------------------------------------------------------------
@@ -269,42 +313,52 @@ class Listing:
     """One listing, ready to run: its statement (ImageRow columns, in order) and, under a
     `reference` filter, the statement of the matching names (only those are shown)."""
 
-    statement: Select[Any]
-    names: Select[Any] | None = None
+    statement: Sql
+    names: Sql | None = None
 
 
 def listing_query(
     *,
-    session: Session,
+    session: Session | None = None,
+    reader: Reader | None = None,
     filters: FilterArgs | None = None,
     all_images: bool = False,
     now: datetime | None = None,
     after: PageKey | None = None,
     limit: int | None = None,
 ) -> Listing:
-    """Docker's `Images(filters, all)` as a statement, newest first (ties by ID).
+    """Docker's `Images(filters, all)` as a statement, newest first (ties by ID), read
+    through `reader` (or a session's connection).
 
     Filter errors are raised here, before anything is read. `after` and `limit` make it a
     page: the `limit` images that follow the one whose `page_key` is `after`.
     """
+    reader = _reader(session, reader)
     args = filters or FilterArgs()
-    now = now or datetime.now().astimezone()
-    conditions = _selection(session, args, all_images, now)
+    sql = Sql(reader.dialect)
+    conditions = _selection(sql, reader, args, all_images, now or datetime.now().astimezone())
     if after is not None:
-        conditions.append(tuple_(Image.sort_key, Image.id) > tuple_(*after))
-    statement = select(*ROW_COLUMNS).where(*conditions).order_by(Image.sort_key, Image.id)
+        conditions.append(f"(sort_key, id) > ({sql.bind(after[0])}, {sql.bind(after[1])})")
+    sql.text = (
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM images WHERE {_all(conditions)} "
+        "ORDER BY sort_key, id"
+    )
     if limit is not None:
-        statement = statement.limit(limit)
+        sql.text += f" LIMIT {sql.bind(limit)}"
     names = None
     if "reference" in args:
-        dialect = session.get_bind().dialect.name
-        names = select(
-            ImageReference.image_id,
-            ImageReference.repository,
-            ImageReference.tag,
-            ImageReference.digest,
-        ).where(reference_condition(args.get("reference"), dialect))
-    return Listing(statement, names)  # type: ignore[arg-type]
+        names = reference_where(reader.dialect, args.get("reference"))
+        names.text = (
+            f"SELECT image_id, repository, tag, digest FROM image_references WHERE {names.text}"
+        )
+    return Listing(sql, names)
+
+
+def _reader(session: Session | None, reader: Reader | None) -> Reader:
+    if reader is not None:
+        return reader
+    assert session is not None, "a listing reads through a session or a reader"
+    return as_reader(session)
 
 
 def shown_names(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str, str]]:
@@ -316,14 +370,16 @@ def shown_names(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str, str]]:
     return {i: names_json(references)[2:] for i, references in matched.items()}
 
 
-def image_rows(*, session: Session, listing: Listing) -> Iterator[ImageRow]:
+def image_rows(
+    *, session: Session | None = None, reader: Reader | None = None, listing: Listing
+) -> Iterator[ImageRow]:
     """The listing's rows as they are read, through the driver's cursor. Under a
     `reference` filter, RepoTags and RepoDigests hold the matching names only."""
-    connection = session.connection()
+    reader = _reader(session, reader)
     shown: dict[str, tuple[str, str]] | None = None
     if listing.names is not None:
-        shown = shown_names(driver_rows(connection, listing.names))
-    for row in driver_rows(connection, listing.statement):
+        shown = shown_names(reader.rows(listing.names.text, listing.names.params))
+    for row in reader.rows(listing.statement.text, listing.statement.params):
         if shown is None:
             yield row
         else:
@@ -495,6 +551,11 @@ def layers_size(*, session: Session) -> int:
     """moby ImageDiskUsage: the diff sizes of every layer chain some image uses, each
     counted once, leaving out untagged images with children (intermediates): the chains
     in use (ref_count), less those that only intermediates use."""
+    from sqlalchemy import and_, exists, func, select
+    from sqlalchemy.orm import aliased
+
+    from catalog.db.models import Image, ImageLayer, Layer
+
     intermediate = and_(Image.tag_count == 0, Image.digest_count == 0, Image.child_count > 0)
     user = aliased(Image)
     user_layer = aliased(ImageLayer)
@@ -517,7 +578,11 @@ def layers_size(*, session: Session) -> int:
 
 def disk_usage_totals(*, session: Session) -> DiskUsageTotals:
     """The figures of `system df`, without reading the images one by one."""
-    listed = _selection(session, FilterArgs(), False, datetime.now().astimezone())
+    from sqlalchemy import case, func, select
+
+    from catalog.db.models import Container, Image
+
+    listed = selection_where(as_reader(session), FilterArgs(), False).clause()
     count, active, reclaimable = session.execute(
         select(
             func.count(),
@@ -525,7 +590,7 @@ def disk_usage_totals(*, session: Session) -> DiskUsageTotals:
             func.coalesce(
                 func.sum(case((Image.container_count == 0, Image.unique_size), else_=0)), 0
             ),
-        ).where(*listed)
+        ).where(listed)
     ).one()
     total, running = session.execute(
         select(

@@ -15,8 +15,9 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from catalog.context import Catalog
-from catalog.db.engine import BUSY_TIMEOUT_MS, Database, create_catalog_engine
+from catalog.db.engine import Database, create_catalog_engine
 from catalog.db.models import Blob, Image, ImageLayer, ImageReference
+from catalog.db.reader import BUSY_TIMEOUT_MS
 from catalog.db.schema import ensure_schema
 from catalog.domain.digest import sha256_digest
 
@@ -221,13 +222,14 @@ def test_a_writer_waits_out_a_busy_lock_instead_of_failing(
     locked"); the lock is taken before any work, so it is taken again, and the writer is
     never told (issue 12: no "database is locked" surfaced)."""
     from catalog.db import engine as engine_module
+    from catalog.db import reader as reader_module
 
     monkeypatch.setattr(
-        engine_module,
+        reader_module,
         "SQLITE_PRAGMAS",
         tuple(
             "PRAGMA busy_timeout = 100" if "busy_timeout" in p else p
-            for p in engine_module.SQLITE_PRAGMAS
+            for p in reader_module.SQLITE_PRAGMAS
         ),
     )
     monkeypatch.setattr(engine_module, "LOCK_RETRY_DELAY", 0.05)

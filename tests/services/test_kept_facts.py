@@ -24,7 +24,9 @@ from support.builders import ImageBuilder, diff_id, image_config, layer_tar
 from support.surgery import kept_facts_differences, sql_leaving_kept_facts
 
 from catalog.context import Catalog
-from catalog.db.models import UNDATED, Base, Container, Image, Layer
+from catalog.db import kept_values
+from catalog.db.kept_values import UNDATED
+from catalog.db.models import Base, Container, Image, Layer
 from catalog.docker.filters import FilterArgs
 from catalog.docker.gojson import go_json_text
 from catalog.domain.reference import familiar_string, parse_normalized_named
@@ -33,7 +35,6 @@ from catalog.operations.append import append_image
 from catalog.operations.fsck.check import check_catalog
 from catalog.operations.load import load_archive
 from catalog.operations.squash import squash_image
-from catalog.services import kept_facts
 from catalog.services.containers import create_container, remove_container
 from catalog.services.delete import delete_images
 from catalog.services.listing import disk_usage_totals, list_images
@@ -64,13 +65,13 @@ from benchmarks import baseline  # noqa: E402
     ],
 )
 def test_sort_key_orders_newest_first_and_gives_docker_created(created: datetime) -> None:
-    key = kept_facts.sort_key(created)
-    assert kept_facts.sort_key(created - timedelta(microseconds=1)) == key + 1
-    assert key < UNDATED == kept_facts.sort_key(None)
+    key = kept_values.sort_key(created)
+    assert kept_values.sort_key(created - timedelta(microseconds=1)) == key + 1
+    assert key < UNDATED == kept_values.sort_key(None)
     # Go's Unix(): whole seconds, rounded down (exactly, unlike a float timestamp).
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    assert kept_facts.created_unix(key) == (created - epoch) // timedelta(seconds=1)
-    assert kept_facts.created_unix(UNDATED) == 0
+    assert kept_values.created_unix(key) == (created - epoch) // timedelta(seconds=1)
+    assert kept_values.created_unix(UNDATED) == 0
 
 
 @pytest.mark.parametrize(
@@ -86,22 +87,22 @@ def test_names_json_is_docker_repo_tags_and_digests(names: list[str]) -> None:
     stored = [(r.name, r.tag, r.digest) for r in references]
     ordered = sorted(references, key=str)
     tags, digests = repo_tags(ordered), repo_digests(ordered)
-    assert kept_facts.names_json(stored) == (
+    assert kept_values.names_json(stored) == (
         len(tags),
         len(digests),
         go_json_text(tags),
         go_json_text(digests),
     )
     for reference in references:
-        assert kept_facts.familiar_text(reference.name) + str(reference)[
+        assert kept_values.familiar_text(reference.name) + str(reference)[
             len(reference.name) :
         ] == familiar_string(reference)
 
 
 def test_labels_json_is_go_map_json() -> None:
-    assert kept_facts.labels_json(None) is None
-    assert kept_facts.labels_json({}) is None
-    assert kept_facts.labels_json({"b": "<&>", "a": "\u00e9"}) == (
+    assert kept_values.labels_json(None) is None
+    assert kept_values.labels_json({}) is None
+    assert kept_values.labels_json({"b": "<&>", "a": "\u00e9"}) == (
         '{"a":"\u00e9","b":"\\u003c\\u0026\\u003e"}'
     )
 

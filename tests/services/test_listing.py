@@ -17,12 +17,12 @@ from support.files import REFERENCE_CASES, fixture
 from typer.testing import Result
 
 from catalog.context import Catalog
+from catalog.db import sql
 from catalog.db.sql import driver_rows
 from catalog.docker.filters import FilterArgs, parse_filter_flags
 from catalog.domain.imageconfig import format_timestamp
 from catalog.domain.reference import parse_normalized_named, tag_name_only, with_digest, with_name
 from catalog.errors import CatalogError, InvalidFilter, NotFound
-from catalog.services import listing
 from catalog.services.containers import create_container
 from catalog.services.images import set_reference
 from catalog.services.listing import ImageSummary, disk_usage, list_images
@@ -622,7 +622,7 @@ def statements(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
         seen.append(str(statement))
         return driver_rows(connection, statement, **kwargs)
 
-    monkeypatch.setattr(listing, "driver_rows", recorded_rows)
+    monkeypatch.setattr(sql, "driver_rows", recorded_rows)
     event.listen(catalog.database.engine, "before_cursor_execute", record)
     yield seen
     event.remove(catalog.database.engine, "before_cursor_execute", record)

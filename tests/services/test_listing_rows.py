@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import literal, select
 from support.builders import ImageBuilder, diff_id, image_config, layer_tar
 from support.strategies import STORED_REFERENCES
 
 from catalog.context import Catalog
-from catalog.db.sql import starts_with
+from catalog.db.sql import SessionReader
 from catalog.docker.filters import FilterArgs
 from catalog.docker.pathmatch import BadPattern, path_match
 from catalog.domain.reference import (
@@ -36,6 +35,8 @@ from catalog.services.containers import create_container
 from catalog.services.images import set_reference
 from catalog.services.listing import (
     ImageSummary,
+    Sql,
+    familiar_sql,
     image_rows,
     json_array,
     json_items,
@@ -43,6 +44,7 @@ from catalog.services.listing import (
     list_images,
     listing_query,
     page_key,
+    starts_with,
     stored_name_prefixes,
     summary_writer,
 )
@@ -109,9 +111,24 @@ def test_name_prefixes() -> None:
 def test_starts_with_is_str_startswith(catalog: Catalog, text: str, prefix: str) -> None:
     assume("\x00" not in text + prefix)
     with catalog.database.read() as session:
-        dialect = session.get_bind().dialect.name
-        condition = starts_with(dialect, literal(text), prefix)
-        assert session.scalar(select(condition)) == text.startswith(prefix)
+        sql = Sql(session.get_bind().dialect.name)
+        sql.text = f"SELECT 1 WHERE {starts_with(sql, sql.bind(text), prefix)}"
+        found = list(SessionReader(session).rows(sql.text, sql.params))
+        assert bool(found) == text.startswith(prefix)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(references=st.lists(STORED_REFERENCES, min_size=1, max_size=20))
+def test_familiar_name_text_is_familiar_string(catalog: Catalog, references: list[Named]) -> None:
+    """The PostgreSQL reference filter's familiar name, as SQL text, on either backend."""
+    with catalog.database.read() as session:
+        for reference in references:
+            sql = Sql(session.get_bind().dialect.name)
+            sql.text = f"SELECT {familiar_sql(sql, sql.bind(str(reference)))}"
+            [(got,)] = SessionReader(session).rows(sql.text, sql.params)
+            assert got == familiar_string(reference), str(reference)
 
 
 # --- label! on the kept Labels text ---------------------------------------------------------
