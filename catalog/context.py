@@ -1,20 +1,23 @@
-"""An open catalog: where it lives, its database and its content store."""
+"""An open catalog: where it lives, its database and its content store; or, for a
+listing, only a reader of its SQLite file (`open_sqlite_reader`)."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from catalog.db import revision
-from catalog.db.engine import Database, create_catalog_engine
-from catalog.db.failures import DatabaseFailure, database_reason, is_database_condition
+from catalog.db.reader import SqliteReader
 from catalog.errors import CatalogError
 from catalog.settings import Location
 from catalog.storage.content import ContentStore
 from catalog.storage.reserve import keep_reserve
+
+if TYPE_CHECKING:  # a listing reads a SQLite file without SQLAlchemy (open_sqlite_reader)
+    from catalog.db.engine import Database
 
 
 @dataclass
@@ -46,6 +49,11 @@ def open_catalog(
     `use_reserve`, a full disk makes it release the space kept back beside a SQLite file
     (catalog.storage.reserve), so that this command can run; without, it keeps it.
     """
+    from sqlalchemy.exc import DBAPIError
+
+    from catalog.db.engine import Database, create_catalog_engine
+    from catalog.db.failures import DatabaseFailure, database_reason, is_database_condition
+
     try:
         location.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -94,3 +102,26 @@ def _read_only_hint(location: Location) -> str:
     except OSError:
         return ""
     return " (its file system is read-only)" if read_only else ""
+
+
+def open_sqlite_reader(
+    database_file: Path, *, use_reserve: bool = True
+) -> tuple[SqliteReader, list[str]] | None:
+    """A reader of the catalog in `database_file` and the notices of its opening, opened
+    without SQLAlchemy (the listing's start-up: docs/listing.md §13); None when it must
+    be opened as every other command opens it (`open_catalog`): no such file yet (it is
+    created), another revision (migrated or refused), or an error (said in its words)."""
+    if not database_file.is_file():
+        return None
+    notice = keep_reserve(database_file, release=use_reserve)
+    try:
+        reader = SqliteReader(database_file)
+    except sqlite3.Error:
+        return None
+    try:
+        if revision.at_head(reader):
+            return reader, [] if notice is None else [notice]
+    except sqlite3.Error:
+        pass
+    reader.close()
+    return None

@@ -68,12 +68,40 @@ class Location:
         return self.database_url.render_as_string(hide_password=True)
 
 
-def resolve_location(root: Path | str | None = None, database_url: str | None = None) -> Location:
-    """Combine options, environment and defaults into a Location."""
+def _root_path(root: Path | str | None) -> Path:
     root_value = root if root is not None else os.environ.get(ROOT_ENV) or None
     root_path = Path(root_value).expanduser() if root_value is not None else default_root()
-    root_path = root_path.absolute()
-    url_value = database_url if database_url is not None else os.environ.get(DATABASE_URL_ENV)
+    return root_path.absolute()
+
+
+def _url_text(database_url: str | None) -> str | None:
+    return database_url if database_url is not None else os.environ.get(DATABASE_URL_ENV)
+
+
+_PLAIN_SQLITE_SCHEMES = ("sqlite:///", "sqlite+pysqlite:///")
+
+
+def plain_sqlite_file(
+    root: Path | str | None = None, database_url: str | None = None
+) -> Path | None:
+    """The SQLite file the options name when that is plain to see without parsing a URL
+    (which imports SQLAlchemy): the default database under the root, or `sqlite:///PATH`
+    with nothing more; None for anything else (resolve_location parses it)."""
+    url_value = _url_text(database_url)
+    if not url_value:
+        return _root_path(root) / DATABASE_FILE
+    for scheme in _PLAIN_SQLITE_SCHEMES:
+        path = url_value.removeprefix(scheme)
+        if path != url_value:
+            plain = path and path != ":memory:" and not path.startswith("file:")
+            return Path(path) if plain and not any(c in path for c in "?#%") else None
+    return None
+
+
+def resolve_location(root: Path | str | None = None, database_url: str | None = None) -> Location:
+    """Combine options, environment and defaults into a Location."""
+    root_path = _root_path(root)
+    url_value = _url_text(database_url)
     if url_value:
         url = normalize_database_url(url_value)
     else:

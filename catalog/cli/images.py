@@ -17,7 +17,7 @@ import typer
 
 from catalog.cli.options import OutputFormat
 from catalog.cli.output import Output
-from catalog.cli.state import open_from
+from catalog.cli.state import reading
 from catalog.db.kept_values import created_unix
 from catalog.docker.filters import parse_filter_flags
 from catalog.docker.humanize import created_since, human_size
@@ -136,10 +136,9 @@ def images(
     args = parse_filter_flags(filter_flags or [])
     if repository:
         args.add("reference", repository)
-    catalog = open_from(ctx)
-    with catalog.database.read() as session, Output() as out:
-        listing = listing_query(session=session, filters=args, all_images=all_images)
-        rows = image_rows(session=session, listing=listing)
+    with reading(ctx) as reader, Output() as out:
+        listing = listing_query(reader=reader, filters=args, all_images=all_images)
+        rows = image_rows(reader=reader, listing=listing)
         if output_format is OutputFormat.json:
             if sort is not SortKey.created:  # by the first name row's columns
                 key, reverse = _SORTS[sort]

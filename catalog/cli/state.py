@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from catalog.settings import Location, resolve_location
+from catalog.settings import Location, plain_sqlite_file, resolve_location
 
 if TYPE_CHECKING:  # opening a catalog imports the database's libraries: only when asked
     from catalog.context import Catalog
+    from catalog.db.reader import Reader
 
 
 @dataclass
@@ -49,6 +52,31 @@ def open_from(ctx: typer.Context, *, check_schema: bool = True, adds_data: bool 
         cli_state._catalog = catalog
         ctx.find_root().call_on_close(catalog.close)
     return cli_state._catalog
+
+
+@contextmanager
+def reading(ctx: typer.Context) -> Iterator[Reader]:
+    """A reader of the catalog the global options name, for a listing: a SQLite file at
+    the head revision is read through sqlite3 alone, without SQLAlchemy, whose import
+    would take most of a small listing's time (docs/listing.md §13); any other catalog
+    is opened as every command opens it, and read in a session."""
+    cli_state = state(ctx)
+    database_file = plain_sqlite_file(cli_state.root, cli_state.database_url)
+    if database_file is not None and cli_state._catalog is None:
+        from catalog.context import open_sqlite_reader
+
+        opened = open_sqlite_reader(database_file)
+        if opened is not None:
+            reader, notices = opened
+            for notice in notices:
+                warn_on_stderr(notice)
+            with reader:
+                yield reader
+            return
+    from catalog.db.sql import SessionReader
+
+    with open_from(ctx).database.read() as session:
+        yield SessionReader(session)
 
 
 def warn_on_stderr(message: str) -> None:

@@ -5,8 +5,15 @@ a new database's schema, or to say which command to run (`catalog.db.schema`).""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
+
+from catalog.db.reader import Reader, first_row
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.exc import DBAPIError
+
+REVISION_QUERY = "SELECT version_num FROM alembic_version"
 
 # The newest migration in migrations/versions (tests/db/test_schema.py checks it is).
 HEAD_REVISION = "0006"
@@ -14,14 +21,22 @@ HEAD_REVISION = "0006"
 
 def stored_revision(engine: Engine) -> str | None:
     """The revision Alembic stored, or None (no revision table, or no row)."""
+    from sqlalchemy.exc import DBAPIError
+
     try:
         with engine.connect() as connection:
-            value = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            value = connection.exec_driver_sql(REVISION_QUERY).scalar()
     except DBAPIError as exc:
         if _no_table(exc):
             return None
         raise
     return None if value is None else str(value)
+
+
+def at_head(reader: Reader) -> bool:
+    """The database `reader` reads is at the head revision (errors are the caller's)."""
+    found = first_row(reader, REVISION_QUERY, {})
+    return found is not None and found[0] == HEAD_REVISION
 
 
 def _no_table(exc: DBAPIError) -> bool:

@@ -14,7 +14,7 @@ from catalog import __version__
 from catalog.cli.main import app
 from catalog.db import schema
 from catalog.db.engine import create_catalog_engine
-from catalog.settings import Location, default_root
+from catalog.settings import Location, default_root, plain_sqlite_file, resolve_location
 
 
 def test_version(runner: CliRunner) -> None:
@@ -95,6 +95,36 @@ def test_default_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert default_root() == tmp_path / "home" / ".local" / "share" / "catalog"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        None,
+        "sqlite:///relative/catalog.db",
+        "sqlite:////abs/catalog.db",
+        "sqlite+pysqlite:////abs/catalog.db",
+        "sqlite:////abs/c%20d.db",
+        "sqlite:////abs/c.db?mode=ro",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "postgresql://u@h/db",
+    ],
+)
+def test_a_plain_sqlite_file_is_the_one_the_url_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str | None
+) -> None:
+    """`catalog images` reads a SQLite file without parsing its URL (docs/listing.md §13):
+    only when the file is plain to see, and then the very file SQLAlchemy would open."""
+    monkeypatch.delenv("CATALOG_DATABASE_URL", raising=False)
+    plain = plain_sqlite_file(tmp_path, url)
+    location = resolve_location(tmp_path, url)
+    database = location.database_url.database
+    plain_url = url is None or not any(c in url for c in "%?")
+    if location.is_sqlite and plain_url and database not in (None, ":memory:"):
+        assert plain == Path(database)  # type: ignore[arg-type]
+    else:
+        assert plain is None
+
+
 def test_db_commands(runner: CliRunner, root: Path, empty_db_url: str) -> None:
     def cli(*args: str) -> Result:
         result = runner.invoke(app, ["--root", str(root), "--db", empty_db_url, *args])
@@ -136,6 +166,8 @@ def test_out_of_date_catalog_is_refused_then_upgraded(
         f"Error: the catalog database is at schema revision {head}, this catalog needs 9999: "
         "run `catalog db upgrade`\n"
     )
+    # A listing, which reads a SQLite file without SQLAlchemy, is refused in the same words.
+    assert cli("images", exit_code=1).stderr == refused.stderr
     upgraded = cli("db", "upgrade")
     assert f"Upgraded database from {head} to 9999" in upgraded.stdout
     if db_url.startswith("sqlite"):
