@@ -286,3 +286,35 @@ def test_disk_usage_pieces_are_the_document(
             **common,
         )
         assert "".join(pieces).encode() == expected, version
+
+
+@pytest.mark.parametrize("shared_size", [False, True])
+def test_listed_objects_share_label_strings_and_nothing_mutable(
+    catalog: Catalog, images: ImageBuilder, shared_size: bool
+) -> None:
+    """list_images decodes each row as from_row does; equal labels keep one key and value
+    string between summaries, while every dict and list stays a summary's own."""
+    labels = {"team": "a", "tier": "prod"}
+    for number in range(3):
+        images.add([layer_tar({f"f{number}": b"x"})], tags=[f"app:{number}"], labels=labels)
+    images.add([layer_tar({"bare": b"x"})])
+    with catalog.database.read() as session:
+        listed = list_images(session=session, all_images=True, shared_size=shared_size)
+        rows = list(
+            image_rows(session=session, listing=listing_query(session=session, all_images=True))
+        )
+    assert listed == [ImageSummary.from_row(row, shared_size=shared_size) for row in rows]
+    labelled = [s for s in listed if s.labels]
+    assert len(labelled) == 3
+    first, second = labelled[0], labelled[1]
+    assert first.labels == second.labels == labels
+    assert first.labels is not second.labels
+    assert [id(k) for k in first.labels] == [id(k) for k in second.labels]
+    assert first.labels is not None and second.labels is not None
+    assert first.labels["tier"] is second.labels["tier"]
+    empty = [s.repo_digests for s in listed]
+    assert len({id(lst) for lst in empty}) == len(empty)
+    first.labels["team"] = "b"
+    first.repo_digests.append("x")
+    assert second.labels == labels and second.repo_digests == []
+    assert not hasattr(first, "__dict__")
