@@ -412,7 +412,7 @@ def json_array(items: Iterator[str], *, chunk: int = 1 << 16) -> Iterator[str]:
 class ImageSummary:
     """One image as `GET /images/json` describes it.
 
-    Slots, not a __dict__ each: a listing may hold 100k of them (docs/listing.md §10)."""
+    Slots, not a __dict__ each: a listing may hold 100k of them (docs/listing.md §11)."""
 
     id: str
     parent_id: str
