@@ -318,3 +318,48 @@ def test_listed_objects_share_label_strings_and_nothing_mutable(
     first.repo_digests.append("x")
     assert second.labels == labels and second.repo_digests == []
     assert not hasattr(first, "__dict__")
+
+
+@pytest.mark.parametrize("verbose", [None, False, True])
+@pytest.mark.parametrize("types", [[], ["image"], ["container", "volume"], ["build-cache"]])
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_disk_usage_pieces_stream_containers_as_the_document(
+    verbose: bool | None, types: list[str], count: int
+) -> None:
+    """Containers written as they come (`container_items`) give the document's bytes."""
+    containers = [
+        {"Id": f"c{n}", "Names": ["/<n>"], "State": "running" if n % 2 else "exited"}
+        for n in range(count)
+    ]
+    images = [{"Id": "i", "Labels": {"a": "&"}, "Size": 3}]
+    wanted = set(types) if types else {"container", "image", "volume"}
+    for version in VERSIONS:
+        common: dict[str, Any] = {
+            "version": version,
+            "types": types,
+            "verbose": verbose,
+            "layers_size": 107,
+            "image_active": 1,
+            "image_reclaimable": 5,
+        }
+        expected = documents.go_json(
+            documents.disk_usage(
+                images=images if "image" in wanted else None,
+                containers=containers if "container" in wanted else None,
+                **common,
+            )
+        )
+        # The images as this version shows them in the document (not under test here).
+        document = json.loads(expected)
+        shown = document.get("Images") or document.get("ImageUsage", {}).get("Items") or []
+        pieces = documents.disk_usage_pieces(
+            image_count=len(images) if "image" in wanted else None,
+            image_items=lambda shown=shown: iter([documents.go_json_text(i) for i in shown]),
+            container_count=count if "container" in wanted else None,
+            container_running=count // 2,
+            container_items=lambda: json_items(
+                iter([documents.go_json_text(c) for c in containers]), chunk=10
+            ),
+            **common,
+        )
+        assert "".join(pieces).encode() == expected, version
