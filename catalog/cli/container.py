@@ -7,7 +7,7 @@ done, and report the errors at the end (exit status 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -24,7 +24,7 @@ from catalog.docker.filters import parse_filter_flags
 from catalog.docker.gojson import marshal
 from catalog.docker.gotime import GoTimeError, parse_docker_timestamp
 from catalog.docker.humanize import created_since, go_time_string, human_size
-from catalog.docker.tabwriter import tabwrite
+from catalog.docker.tabwriter import tabwrite_lines
 from catalog.domain.digest import short_id
 from catalog.domain.reference import Named, familiar_string, parse_normalized_named
 from catalog.errors import CatalogError, InvalidArgument, NotFound
@@ -199,11 +199,18 @@ def container_table(
     views: list[ContainerView], columns: list[str], now: datetime, *, trunc: bool = True
 ) -> str:
     """A docker table of containers (`docker ps`, `docker system df -v`)."""
-    rows = [[COLUMN_HEADERS[c] for c in columns]]
-    for view in views:
-        cells = _cells(view, trunc=trunc, now=now)
-        rows.append([cells[c] for c in columns])
-    return tabwrite(rows)
+    return "".join(container_lines(views, columns, now, trunc=trunc))
+
+
+def container_lines(
+    views: Iterable[ContainerView], columns: list[str], now: datetime, *, trunc: bool = True
+) -> Iterator[str]:
+    """`container_table`, one line at a time, each view read once and kept as its line."""
+    header = [COLUMN_HEADERS[c] for c in columns]
+    rows = (
+        [cells[c] for c in columns] for cells in (_cells(v, trunc=trunc, now=now) for v in views)
+    )
+    return tabwrite_lines(header, rows)
 
 
 def _truncate_id(value: str) -> str:

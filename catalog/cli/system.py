@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
-from catalog.cli.container import container_table
+from catalog.cli.container import container_lines
 from catalog.cli.images import NONE, created
 from catalog.cli.options import OutputFormat
 from catalog.cli.output import Output
@@ -19,7 +19,7 @@ from catalog.cli.state import open_from
 from catalog.docker.humanize import human_size
 from catalog.docker.tabwriter import tabwrite, tabwrite_lines
 from catalog.domain.digest import short_id
-from catalog.services.container_listing import list_containers
+from catalog.services.container_listing import container_views
 from catalog.services.listing import (
     DiskUsageTotals,
     ImageRow,
@@ -145,9 +145,9 @@ def df(
         out.write("Images space usage:\n\n")
         out.write_all(tabwrite_lines(header.split("|"), map(_verbose_row, _listed(session))))
         # docker system df -v shows no virtual size for containers: no `size` here.
-        containers = list_containers(session=session, all_states=True)
+        containers = container_views(session=session)
         out.write("\nContainers space usage:\n\n")
-        out.write(container_table(containers, DF_CONTAINER_COLUMNS, datetime.now(UTC)))
+        out.write_all(container_lines(containers, DF_CONTAINER_COLUMNS, datetime.now(UTC)))
 
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from catalog.docker.gojson import go_json_text
 from catalog.errors import Conflict, InvalidArgument, InvalidReference, NotFound
 from catalog.operations.removal import prune_images, remove_images
 from catalog.server import documents
@@ -30,7 +31,7 @@ from catalog.server.params import (
 )
 from catalog.server.routing import JSON, RequestTooLarge, json_response, route
 from catalog.server.versions import ApiVersion
-from catalog.services.container_listing import list_containers
+from catalog.services.container_listing import container_counts, container_views, list_containers
 from catalog.services.info import count_rows
 from catalog.services.inspect import image_history, inspect_image
 from catalog.services.listing import (
@@ -184,18 +185,20 @@ async def system_df(app: EngineApp, request: Request, version: ApiVersion, name:
 
     def answer(session: Session) -> Iterator[bytes]:
         totals = disk_usage_totals(session=session) if "image" in wanted else None
-        containers = None
+        container_count: int | None = None
+        container_running = 0
         if "container" in wanted:
-            # moby's disk usage lists them as `GET /containers/json?all=1&size=1`.
-            now = datetime.now(UTC)
-            containers = [
-                container_summary(view, version, now)
-                for view in list_containers(session=session, all_states=True, size=True)
-            ]
+            container_count, container_running = container_counts(session=session)
+        now = datetime.now(UTC)
 
         def items() -> Iterator[str]:
             rows = image_rows(session=session, listing=listing_query(session=session))
             return json_items(write(row) for row in rows)
+
+        def container_items() -> Iterator[str]:
+            # moby's disk usage lists them as `GET /containers/json?all=1&size=1`.
+            views = container_views(session=session, size=True)
+            return json_items(go_json_text(container_summary(v, version, now)) for v in views)
 
         pieces = documents.disk_usage_pieces(
             version=version,
@@ -206,7 +209,9 @@ async def system_df(app: EngineApp, request: Request, version: ApiVersion, name:
             layers_size=totals.total_size if totals is not None else 0,
             image_active=totals.active_count if totals is not None else 0,
             image_reclaimable=totals.reclaimable if totals is not None else 0,
-            containers=containers,
+            container_count=container_count,
+            container_running=container_running,
+            container_items=container_items,
         )
         for piece in pieces:
             yield piece.encode()

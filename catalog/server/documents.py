@@ -197,12 +197,15 @@ def disk_usage(
         layers_size=layers_size,
         image_active=image_active,
         image_reclaimable=image_reclaimable,
-        containers=containers,
+        containers=None if containers is None else list(containers),
+        container_count=len(containers or ()),
+        container_running=sum(1 for c in containers or () if c.get("State") == "running"),
     )
 
 
-# Where the image items go in a streamed `/system/df` (`disk_usage_pieces`).
+# Where the image and container items go in a streamed `/system/df` (`disk_usage_pieces`).
 _ITEMS = "\x00image items\x00"
+_CONTAINER_ITEMS = "\x00container items\x00"
 
 
 def disk_usage_pieces(
@@ -215,13 +218,29 @@ def disk_usage_pieces(
     layers_size: int,
     image_active: int,
     image_reclaimable: int,
-    containers: Sequence[Mapping[str, Any]] | None,
+    containers: Sequence[Mapping[str, Any]] | None = None,
+    container_count: int | None = None,
+    container_running: int = 0,
+    container_items: Callable[[], Iterator[str]] | None = None,
 ) -> Iterator[str]:
     """The document `disk_usage` gives, as text in pieces, its image items written as
     `image_items()` makes them (JSON texts in this version's df shape, commas between):
     the same bytes, never all in memory. `image_count` is None when images were not
-    asked for."""
+    asked for.
+
+    The containers are either `containers` (documents), or, streamed the same way,
+    `container_count` of them (None when not asked for), `container_running` of those
+    running, written by `container_items()` (ContainerSummary JSON texts, commas between)."""
     items = None if image_count is None else ([_ITEMS] if image_count else [])
+    listed: list[Any] | None
+    if container_items is None:
+        listed = None if containers is None else list(containers)
+        container_count = len(listed or ())
+        container_running = sum(1 for c in listed or () if c.get("State") == "running")
+    else:
+        listed = (
+            None if container_count is None else ([_CONTAINER_ITEMS] if container_count else [])
+        )
     document = _disk_usage(
         version=version,
         types=types,
@@ -231,14 +250,21 @@ def disk_usage_pieces(
         layers_size=layers_size,
         image_active=image_active,
         image_reclaimable=image_reclaimable,
-        containers=containers,
+        containers=listed,
+        container_count=container_count or 0,
+        container_running=container_running,
     )
-    text = go_json_text(document)
-    before, found, after = text.partition(go_json_text(_ITEMS))
-    yield before
-    if found:
-        yield from image_items()
-    yield after + "\n"
+    rest = go_json_text(document)
+    # The images come before the containers in the document, each at most once.
+    for marker, produce in ((_ITEMS, image_items), (_CONTAINER_ITEMS, container_items)):
+        before, found, rest = rest.partition(go_json_text(marker))
+        if found:
+            assert produce is not None
+            yield before
+            yield from produce()
+        else:
+            rest = before
+    yield rest + "\n"
 
 
 def _disk_usage(
@@ -251,7 +277,9 @@ def _disk_usage(
     layers_size: int,
     image_active: int,
     image_reclaimable: int,
-    containers: Sequence[Mapping[str, Any]] | None,
+    containers: list[Any] | None,
+    container_count: int,
+    container_running: int,
 ) -> dict[str, Any]:
     legacy = version.before("1.52") or verbose is None
     with_items = bool(verbose) and not legacy
@@ -276,12 +304,11 @@ def _disk_usage(
             document["ImageUsage"] = usage
     if "container" in wanted and containers is not None:
         if legacy:
-            document["Containers"] = list(containers)
+            document["Containers"] = containers
         if new:
-            running = sum(1 for c in containers if c.get("State") == "running")
-            usage = _omit_zero({"ActiveCount": running, "TotalCount": len(containers)})
+            usage = _omit_zero({"ActiveCount": container_running, "TotalCount": container_count})
             if with_items and containers:
-                usage["Items"] = list(containers)
+                usage["Items"] = containers
             document["ContainerUsage"] = usage
     if "volume" in wanted:
         if legacy:

@@ -13,12 +13,12 @@ the ancestors' descendants, and the images' sizes when asked for.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from catalog.db.models import Container, ContainerLabel, Image, ImageConfigJSON, ImageReference
@@ -416,6 +416,42 @@ def list_containers(
     ]
 
 
+def container_views(
+    *, session: Session, size: bool = False, batch: int = _LABELS_BY_ID
+) -> Iterator[ContainerView]:
+    """Every container as `list_containers(all_states=True, size=size)` lists them, newest
+    first, read through the driver's cursor and given as they come (moby's disk usage
+    lists them so): their labels and the images their names give now are read `batch`
+    containers at a time, so memory does not grow with the containers."""
+    statement = (
+        select(*_COLUMNS, Image.size)
+        .outerjoin(Image, Image.id == Container.image_id)
+        .order_by(Container.created.desc(), Container.id)
+    )
+    result = session.execute(statement, execution_options={"yield_per": batch})
+    for rows in result.partitions():
+        labels = _labels(session, [c.id for c in rows])
+        now_named = current_images(session, {c.image for c in rows if c.image != c.image_id})
+        for c in rows:
+            yield _view(
+                c,
+                _shown_image(c, now_named),
+                labels.get(c.id, {}),
+                int(c.size or 0) if size else None,
+            )
+
+
+def container_counts(*, session: Session) -> tuple[int, int]:
+    """How many containers there are, and how many of them are running."""
+    total, running = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Container.state == "running", 1), else_=0)), 0),
+        ).select_from(Container)
+    ).one()
+    return int(total), int(running)
+
+
 # --- docker inspect ---------------------------------------------------------------------
 
 
@@ -462,6 +498,8 @@ def inspect_container(*, session: Session, term: str, size: bool = False) -> Con
 __all__ = [
     "ContainerDetails",
     "ContainerView",
+    "container_counts",
+    "container_views",
     "current_images",
     "inspect_container",
     "list_containers",

@@ -17,8 +17,14 @@ from support.builders import ImageBuilder, image_config, layer_tar
 from catalog.context import Catalog
 from catalog.docker.filters import FilterArgs
 from catalog.errors import InvalidArgument
-from catalog.services.container_listing import current_images, list_containers
+from catalog.services.container_listing import (
+    container_counts,
+    container_views,
+    current_images,
+    list_containers,
+)
 from catalog.services.containers import create_container, start_container, stop_container
+from catalog.services.tag import tag_image
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -183,3 +189,32 @@ def test_a_listing_is_a_fixed_number_of_queries(
             create_container(session=session, image=terms[number % 5], name=f"cc{number}")
     assert queries_for_a_listing() == few
     assert few <= 8
+
+
+@pytest.mark.parametrize("batch", [1, 3, 500])
+@pytest.mark.parametrize("size", [False, True])
+def test_container_views_are_the_listing_of_every_container(
+    catalog: Catalog, images: ImageBuilder, image: str, batch: int, size: bool
+) -> None:
+    """`system df` streams the containers: the same views as `list_containers` of all,
+    in its order, whatever the batch in which labels and names are read."""
+    child = images.add([layer_tar({"child": b"c"})], parent=image, tags=["child:1"])
+    terms = ["tool:1", image, image[7:19], "child:1", child, "tool:1", "child:1"]
+    for number, term in enumerate(terms):
+        with catalog.database.write() as session:
+            create_container(
+                session=session,
+                image=term,
+                name=f"v{number}",
+                created=T0 + timedelta(minutes=number % 3),  # ties, ordered by ID
+                labels={"n": str(number)} if number % 2 else None,
+            )
+    with catalog.database.write() as session:
+        tag_image(session=session, source=image, target="child:1")  # no longer the child's
+    with catalog.database.read() as session:
+        expected = list_containers(session=session, all_states=True, size=size)
+        views = list(container_views(session=session, size=size, batch=batch))
+        assert container_counts(session=session) == (len(terms), 0)
+    assert views == expected
+    assert len(views) == len(terms)
+    assert {view.image for view in views} >= {"tool:1", image, child}

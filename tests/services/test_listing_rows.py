@@ -303,3 +303,80 @@ def test_disk_usage_pieces_are_the_document(
             **common,
         )
         assert "".join(pieces).encode() == expected, version
+
+
+@pytest.mark.parametrize("shared_size", [False, True])
+def test_listed_objects_share_label_strings_and_nothing_mutable(
+    catalog: Catalog, images: ImageBuilder, shared_size: bool
+) -> None:
+    """list_images decodes each row as from_row does; equal labels keep one key and value
+    string between summaries, while every dict and list stays a summary's own."""
+    labels = {"team": "a", "tier": "prod"}
+    for number in range(3):
+        images.add([layer_tar({f"f{number}": b"x"})], tags=[f"app:{number}"], labels=labels)
+    images.add([layer_tar({"bare": b"x"})])
+    with catalog.database.read() as session:
+        listed = list_images(session=session, all_images=True, shared_size=shared_size)
+        rows = list(
+            image_rows(session=session, listing=listing_query(session=session, all_images=True))
+        )
+    assert listed == [ImageSummary.from_row(row, shared_size=shared_size) for row in rows]
+    labelled = [s for s in listed if s.labels]
+    assert len(labelled) == 3
+    first, second = labelled[0], labelled[1]
+    assert first.labels == second.labels == labels
+    assert first.labels is not second.labels
+    assert [id(k) for k in first.labels] == [id(k) for k in second.labels]
+    assert first.labels is not None and second.labels is not None
+    assert first.labels["tier"] is second.labels["tier"]
+    empty = [s.repo_digests for s in listed]
+    assert len({id(lst) for lst in empty}) == len(empty)
+    first.labels["team"] = "b"
+    first.repo_digests.append("x")
+    assert second.labels == labels and second.repo_digests == []
+    assert not hasattr(first, "__dict__")
+
+
+@pytest.mark.parametrize("verbose", [None, False, True])
+@pytest.mark.parametrize("types", [[], ["image"], ["container", "volume"], ["build-cache"]])
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_disk_usage_pieces_stream_containers_as_the_document(
+    verbose: bool | None, types: list[str], count: int
+) -> None:
+    """Containers written as they come (`container_items`) give the document's bytes."""
+    containers = [
+        {"Id": f"c{n}", "Names": ["/<n>"], "State": "running" if n % 2 else "exited"}
+        for n in range(count)
+    ]
+    images = [{"Id": "i", "Labels": {"a": "&"}, "Size": 3}]
+    wanted = set(types) if types else {"container", "image", "volume"}
+    for version in VERSIONS:
+        common: dict[str, Any] = {
+            "version": version,
+            "types": types,
+            "verbose": verbose,
+            "layers_size": 107,
+            "image_active": 1,
+            "image_reclaimable": 5,
+        }
+        expected = documents.go_json(
+            documents.disk_usage(
+                images=images if "image" in wanted else None,
+                containers=containers if "container" in wanted else None,
+                **common,
+            )
+        )
+        # The images as this version shows them in the document (not under test here).
+        document = json.loads(expected)
+        shown = document.get("Images") or document.get("ImageUsage", {}).get("Items") or []
+        pieces = documents.disk_usage_pieces(
+            image_count=len(images) if "image" in wanted else None,
+            image_items=lambda shown=shown: iter([documents.go_json_text(i) for i in shown]),
+            container_count=count if "container" in wanted else None,
+            container_running=count // 2,
+            container_items=lambda: json_items(
+                iter([documents.go_json_text(c) for c in containers]), chunk=10
+            ),
+            **common,
+        )
+        assert "".join(pieces).encode() == expected, version
