@@ -103,7 +103,8 @@ def timed(
     run: Callable[[], Any], *, repeat: int, budget: float, warmup: bool = True
 ) -> tuple[list[float], Any]:
     """Times of `run` after a warm-up (whose time decides how many repetitions fit the
-    budget), and the last answer."""
+    budget), and the last answer. Each run starts with the previous answer dropped, so
+    that the process's peak RSS is one call's, not two answers held at once."""
     answer = None
     first = None
     times: list[float] = []
@@ -117,6 +118,7 @@ def timed(
     count = repeat if first is None else max(1, min(repeat, int(budget / max(first, 1e-6))))
     count -= len(times)
     for _ in range(count):
+        answer = None
         started = time.perf_counter()
         answer = run()
         times.append(time.perf_counter() - started)
