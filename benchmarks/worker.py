@@ -44,7 +44,7 @@ from benchmarks import baseline
 from catalog.context import Catalog, open_catalog
 from catalog.db.models import Container, Image, ImageLabel, ImageLayer, ImageReference, Layer
 from catalog.docker.filters import FilterArgs
-from catalog.services.listing import ImageSummary, disk_usage, list_images
+from catalog.services.listing import DiskUsage, ImageSummary, disk_usage, list_images
 from catalog.settings import Location, normalize_database_url
 
 Spec = dict[str, Any]
@@ -162,9 +162,14 @@ def df_fingerprint(document: dict[str, Any]) -> str:
     return f"{items}:{json.dumps(rest, sort_keys=True)}"
 
 
-def _df_document(catalog: Catalog) -> dict[str, Any]:
+def _df_usage(catalog: Catalog) -> DiskUsage:
+    """`disk_usage` as the Python API gives it (the document is built for the comparison
+    only, after the runs: catalog/server/documents.py writes the Engine API's)."""
     with catalog.database.read() as session:
-        usage = disk_usage(session=session)
+        return disk_usage(session=session)
+
+
+def usage_document(usage: DiskUsage) -> dict[str, Any]:
     return {
         "ActiveCount": usage.active_count,
         "Reclaimable": usage.reclaimable,
@@ -479,8 +484,8 @@ def run_spec(
         run: Callable[[], Any] = _api(catalog, spec)
     elif kind == "df":
 
-        def run() -> dict[str, Any]:
-            return _df_document(catalog)
+        def run() -> DiskUsage:
+            return _df_usage(catalog)
 
     elif kind == "floor":
         run = _floor(catalog, spec["floor"])
@@ -490,13 +495,15 @@ def run_spec(
     else:
         raise ValueError(f"unknown measurement kind {kind!r}")
     times, answer = timed(run, repeat=repeat, budget=budget)
-    result.update(summary(times))
+    # The peak of the runs, before the answer is compared (a fingerprint of 100k
+    # summaries holds them all as dicts, and their JSON, at once).
+    result.update(summary(times), rss_mb=peak_rss_mb())
     if kind == "api":
         result["count"] = len(answer)
         result["fingerprint"] = api_fingerprint(answer)
     elif kind == "df":
-        result["count"] = answer["TotalCount"]
-        result["fingerprint"] = df_fingerprint(answer)
+        result["count"] = len(answer.images)
+        result["fingerprint"] = df_fingerprint(usage_document(answer))
     elif kind == "floor":
         result["rows"] = answer
     else:
