@@ -235,13 +235,17 @@ class Runner:
             self.log(f"{backend} N={size}: generated in {generated['median']:.1f}s")
             probes = Probes(**generated["generation"]["probes"])
             with_baseline = size <= self.options.baseline_max
+            listings_only = size == 1_000_000 and self.options.million_listings_only
             specs = measurement_specs(
                 probes,
                 with_baseline=with_baseline,
                 html=self.scratch / f"report-{label}.html",
                 all_cli=not self.options.smoke,
-                writes=self.options.write_repeat,
+                writes=0 if listings_only else self.options.write_repeat,
             )
+            if listings_only:  # the 1M targets are the listing's: no reports
+                specs = [s for s in specs if "report" not in s["name"]]
+                entry["reports_skipped"] = "--million-listings-only"
             if not with_baseline:
                 entry["baseline_skipped"] = (
                     f"the baseline runs up to N={self.options.baseline_max} "
@@ -361,6 +365,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--million-backends",
         default="sqlite",
         help="the backends N=1,000,000 runs on, comma-separated (default sqlite)",
+    )
+    parser.add_argument(
+        "--million-listings-only",
+        action="store_true",
+        help="at N=1,000,000 measure the listings, filters, system df and CLI only "
+        "(the 1M targets), not the reports (minutes each) or the writes",
     )
     parser.add_argument(
         "--write-repeat", type=int, default=25, help="repetitions of each write measured"
