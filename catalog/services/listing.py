@@ -9,6 +9,10 @@ With a `reference` filter one more statement reads the matching names.
 
 A page of the listing is the same statement: `listing_query(..., after=KEY, limit=N)`
 lists the N images after the one whose `page_key` is KEY.
+
+The statements are SQL text for the backend at hand (`Sql`), run by a Reader
+(catalog.db.reader): `catalog images` lists a SQLite catalog without importing
+SQLAlchemy (§13), the server and the web view in their sessions.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ if TYPE_CHECKING:  # `catalog images` lists without SQLAlchemy (docs/listing.md 
 
 LIST_FILTERS = ("before", "dangling", "label", "label!", "reference", "since", "until")
 
-# sort_key, id, parent_id, size, unique_size, containers, Labels, RepoTags, RepoDigests
-# (the last three as the Engine API's JSON text).
+# The ROW_COLUMNS: sort_key, id, parent_id, size, unique_size, containers, Labels,
+# RepoTags, RepoDigests (the last three as the Engine API's JSON text).
 ImageRow = tuple[int, str, str | None, int, int, int, str | None, str, str]
 # Where a page starts: the (sort_key, id) of the last image of the page before.
 PageKey = tuple[int, str]
