@@ -46,10 +46,12 @@ KEPT_FACT_CALLS = (
 
 @contextmanager
 def without_kept_facts() -> Iterator[None]:
-    saved = {name: getattr(kept_facts, name) for name in (*KEPT_FACT_CALLS, "new_image_columns")}
+    columns = ("new_image_columns", "names_columns")
+    saved = {name: getattr(kept_facts, name) for name in (*KEPT_FACT_CALLS, *columns)}
     for name in KEPT_FACT_CALLS:
         setattr(kept_facts, name, lambda **_: None)
     kept_facts.new_image_columns = lambda created, labels: {}
+    kept_facts.names_columns = lambda **_: {}
     try:
         yield
     finally:

@@ -158,8 +158,15 @@ def set_reference(*, session: Session, reference: Named, image_id: str) -> str |
         previous = existing.image_id
         existing.image_id = image_id
         existing.created_at = now
-    if tag is not None:
-        session.execute(update(Image).where(Image.id == image_id).values(last_tag_time=now))
     session.flush()
-    kept_facts.names_changed(session=session, image_ids=[image_id, previous])
+    if tag is not None:
+        # The image's names facts ride on the row's own UPDATE (kept_facts.names_columns).
+        names = kept_facts.names_columns(session=session, image_id=image_id)
+        session.execute(
+            update(Image).where(Image.id == image_id).values(last_tag_time=now, **names)
+        )
+        changed = [previous]
+    else:
+        changed = [image_id, previous]
+    kept_facts.names_changed(session=session, image_ids=changed)
     return previous

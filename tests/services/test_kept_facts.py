@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import delete, select, update
@@ -26,7 +26,7 @@ from support.surgery import kept_facts_differences, sql_leaving_kept_facts
 from catalog.context import Catalog
 from catalog.db import kept_values
 from catalog.db.kept_values import UNDATED
-from catalog.db.models import Base, Container, Image, Layer
+from catalog.db.models import Base, Container, Image, ImageReference, Layer
 from catalog.docker.filters import FilterArgs
 from catalog.docker.gojson import go_json_text
 from catalog.domain.reference import familiar_string, parse_normalized_named
@@ -35,6 +35,7 @@ from catalog.operations.append import append_image
 from catalog.operations.fsck.check import check_catalog
 from catalog.operations.load import load_archive
 from catalog.operations.squash import squash_image
+from catalog.services import kept_facts
 from catalog.services.containers import create_container, remove_container
 from catalog.services.delete import delete_images
 from catalog.services.listing import disk_usage_totals, list_images
@@ -97,6 +98,56 @@ def test_names_json_is_docker_repo_tags_and_digests(names: list[str]) -> None:
         assert kept_values.familiar_text(reference.name) + str(reference)[
             len(reference.name) :
         ] == familiar_string(reference)
+
+
+# Any text a row may hold, escapes included (PostgreSQL's text has no NUL).
+_TEXTS = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8)
+_STORED_TEXTS = st.tuples(
+    st.tuples(st.sampled_from(["", "docker.io/", "docker.io/library/"]), _TEXTS)
+    .map("".join)
+    .filter(bool),
+    st.one_of(
+        _TEXTS.map(lambda tag: (tag, None)),
+        st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True).map(lambda digest: (None, digest)),
+    ),
+).map(lambda row: (row[0], *row[1]))
+
+
+def test_names_facts_are_names_json_of_any_stored_text(
+    catalog: Catalog, images: ImageBuilder
+) -> None:
+    """names_changed and names_columns (read from the DBAPI cursor) write what names_json
+    gives, also for texts no command writes: Go's escapes, other scripts, full names that
+    tie; an image left without names gets none."""
+    named, other = images.add([LAYERS[0]]), images.add([LAYERS[1]])
+    facts = (Image.tag_count, Image.digest_count, Image.repo_tags, Image.repo_digests)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(_STORED_TEXTS, max_size=8, unique=True))
+    def check(names: list[kept_values.StoredName]) -> None:
+        with catalog.database.write() as session:
+            session.add_all(
+                ImageReference(repository=r, tag=t, digest=d, image_id=named) for r, t, d in names
+            )
+            session.flush()
+            kept_facts.names_changed(session=session, image_ids=[other, None, named])
+            kept = session.execute(select(*facts).where(Image.id == named)).one()
+            assert tuple(kept) == kept_values.names_json(names)
+            empty = session.execute(select(*facts).where(Image.id == other)).one()
+            assert tuple(empty) == kept_values.names_json([]) == (0, 0, "[]", "[]")
+            # The same values ride on a writer's own UPDATE of the row (set_reference).
+            stale = {"tag_count": 0, "digest_count": 0, "repo_tags": "", "repo_digests": ""}
+            session.execute(update(Image).where(Image.id == named).values(stale))
+            names_columns = kept_facts.names_columns(session=session, image_id=named)
+            session.execute(update(Image).where(Image.id == named).values(names_columns))
+            kept = session.execute(select(*facts).where(Image.id == named)).one()
+            assert tuple(kept) == kept_values.names_json(names)
+            session.execute(delete(ImageReference))
+            kept_facts.names_changed(session=session, image_ids=[named])
+            kept = session.execute(select(*facts).where(Image.id == named)).one()
+            assert tuple(kept) == kept_values.names_json([])
+
+    check()
 
 
 def test_labels_json_is_go_map_json() -> None:
