@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catalog.db import revision
-from catalog.db.reader import SqliteReader
+from catalog.db.reader import PostgresReader, SqliteReader
 from catalog.errors import CatalogError
 from catalog.settings import Location
 from catalog.storage.content import ContentStore
@@ -123,5 +123,23 @@ def open_sqlite_reader(
             return reader, [] if notice is None else [notice]
     except sqlite3.Error:
         pass
+    reader.close()
+    return None
+
+
+def open_postgres_reader(conninfo: str) -> PostgresReader | None:
+    """A reader of the catalog in the PostgreSQL database `conninfo` names, opened
+    without SQLAlchemy (as `open_sqlite_reader`); None when it must be opened as every
+    other command opens it: unreachable, or at another revision (said in its words)."""
+    try:
+        reader = PostgresReader(conninfo)
+    except Exception:  # psycopg.Error, or a connection string libpq refuses
+        return None
+    try:
+        at_head = revision.at_head(reader)
+    except Exception:  # psycopg.Error: no revision table yet, or worse
+        at_head = False
+    if at_head:
+        return reader
     reader.close()
     return None

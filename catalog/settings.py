@@ -98,6 +98,21 @@ def plain_sqlite_file(
     return None
 
 
+_POSTGRES_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+
+
+def plain_postgres_conninfo(database_url: str | None = None) -> str | None:
+    """The libpq URI of a PostgreSQL URL the options name, without parsing it (which
+    imports SQLAlchemy): SQLAlchemy's `postgresql+psycopg://...` is libpq's own
+    `postgresql://...` (the same user, password, host, port, database and parameters,
+    percent-decoded alike); None for anything else."""
+    url_value = _url_text(database_url)
+    for scheme in _POSTGRES_SCHEMES:
+        if url_value and url_value.startswith(scheme):
+            return "postgresql://" + url_value.removeprefix(scheme)
+    return None
+
+
 def resolve_location(root: Path | str | None = None, database_url: str | None = None) -> Location:
     """Combine options, environment and defaults into a Location."""
     root_path = _root_path(root)

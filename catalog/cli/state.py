@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from catalog.settings import Location, plain_sqlite_file, resolve_location
+from catalog.settings import (
+    Location,
+    plain_postgres_conninfo,
+    plain_sqlite_file,
+    resolve_location,
+)
 
 if TYPE_CHECKING:  # opening a catalog imports the database's libraries: only when asked
     from catalog.context import Catalog
@@ -56,12 +61,13 @@ def open_from(ctx: typer.Context, *, check_schema: bool = True, adds_data: bool 
 
 @contextmanager
 def reading(ctx: typer.Context) -> Iterator[Reader]:
-    """A reader of the catalog the global options name, for a listing: a SQLite file at
-    the head revision is read through sqlite3 alone, without SQLAlchemy, whose import
-    would take most of a small listing's time (docs/listing.md §13); any other catalog
-    is opened as every command opens it, and read in a session."""
+    """A reader of the catalog the global options name, for a listing: a SQLite file or a
+    PostgreSQL database at the head revision is read through its driver alone, without
+    SQLAlchemy, whose import would take most of a small listing's time (docs/listing.md
+    §13); any other catalog is opened as every command opens it, and read in a session."""
     cli_state = state(ctx)
     database_file = plain_sqlite_file(cli_state.root, cli_state.database_url)
+    conninfo = plain_postgres_conninfo(cli_state.database_url)
     if database_file is not None and cli_state._catalog is None:
         from catalog.context import open_sqlite_reader
 
@@ -72,6 +78,14 @@ def reading(ctx: typer.Context) -> Iterator[Reader]:
                 warn_on_stderr(notice)
             with reader:
                 yield reader
+            return
+    if conninfo is not None and cli_state._catalog is None:
+        from catalog.context import open_postgres_reader
+
+        postgres = open_postgres_reader(conninfo)
+        if postgres is not None:
+            with postgres:
+                yield postgres
             return
     from catalog.db.sql import SessionReader
 

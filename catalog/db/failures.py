@@ -12,6 +12,7 @@ this is the net below them.
 from __future__ import annotations
 
 import sqlite3
+import sys
 
 from sqlalchemy.exc import DatabaseError, DBAPIError, InternalError, OperationalError
 
@@ -40,6 +41,10 @@ def is_database_condition(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InternalError):
         return True
     if type(error) is DatabaseError:
+        return True
+    # The drivers' own, from a listing's reader (catalog.db.reader), without SQLAlchemy.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(error, psycopg.OperationalError | psycopg.InternalError):
         return True
     return isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError
 

@@ -7,15 +7,19 @@ a small catalog (docs/listing.md §13). A `Reader` runs such text:
 - `SqliteReader`: a `sqlite3` connection opened here, with the connection policy every
   catalog connection gets (`configure_sqlite`, which catalog.db.engine applies to the
   engine's connections too), in one read transaction;
+- `PostgresReader`: a psycopg connection opened here, in one read transaction, its
+  listings read through server-side cursors as the sessions' are (`POSTGRES_STREAMING`);
 - `catalog.db.sql.SessionReader`: a session's own connection, in its transaction, for
   the server and the commands that have opened the catalog with SQLAlchemy anyway.
 
-Only the standard library and catalog's pure modules are imported here.
+Only the standard library, catalog's pure modules and (for PostgreSQL) psycopg are
+imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -34,6 +38,14 @@ SQLITE_PRAGMAS = (
 BATCH = 2000
 # The SQL function a reference filter calls on SQLite (`reference_matches`).
 REFERENCE_MATCH = "catalog_reference_match"
+# Before a streamed read on PostgreSQL: plan for all the rows, not (PostgreSQL's default
+# for cursors) the first 10%, as a fast-start plan can probe a subquery once per row;
+# sort in memory.
+POSTGRES_STREAMING = ("SET LOCAL cursor_tuple_fraction = 1.0", "SET LOCAL work_mem = '64MB'")
+# A `:name` parameter in SQL text, found as SQLAlchemy's text() finds them.
+_PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+# Names of PostgreSQL server-side cursors: unique within a connection.
+CURSOR_NUMBERS = itertools.count()
 
 
 @runtime_checkable
@@ -138,6 +150,58 @@ class SqliteReader:
         self.connection.close()
 
     def __enter__(self) -> SqliteReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
+
+
+def pyformat(sql: str) -> str:
+    """SQL text with `:name` parameters in psycopg's `%(name)s` style (`%` doubled)."""
+    return _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class PostgresReader:
+    """A catalog's PostgreSQL database (a libpq connection string or URI), read in one
+    transaction; closed by `close` or at the end of a `with` block."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conninfo: str) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(conninfo)
+
+    def rows(
+        self, sql: str, params: Mapping[str, Any], *, stream: bool = True
+    ) -> Iterator[tuple[Any, ...]]:
+        if not stream:
+            with self.connection.cursor() as cursor:
+                cursor.execute(pyformat(sql), params)
+                return iter(cursor.fetchall())
+        return self._streamed(pyformat(sql), params)
+
+    def _streamed(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
+        for setting in POSTGRES_STREAMING:
+            self.connection.execute(setting)
+        cursor = self.connection.cursor(name=f"catalog_rows_{next(CURSOR_NUMBERS)}")
+        try:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(BATCH):
+                yield from rows
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.rollback()
+        self.connection.close()
+
+    def __enter__(self) -> PostgresReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

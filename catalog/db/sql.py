@@ -13,7 +13,6 @@ runs unchanged on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -41,6 +40,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from catalog.db.reader import CURSOR_NUMBERS, POSTGRES_STREAMING
+
 __all__ = [
     "SessionReader",
     "byte_order",
@@ -51,9 +52,6 @@ __all__ = [
     "one_of",
     "week_start",
 ]
-
-# Names of PostgreSQL server-side cursors: unique within a connection.
-_CURSOR_NUMBERS = itertools.count()
 
 
 def insert_ignoring_duplicates(
@@ -175,11 +173,9 @@ def driver_rows(
         parameters = tuple(parameters[name] for name in compiled.positiontup)
     raw: Any = connection.connection.dbapi_connection
     if dialect.name == "postgresql":
-        # Planned for all its rows, not (PostgreSQL's default for cursors) the first 10%:
-        # a fast-start plan can probe a subquery once per row. Sorted in memory.
-        raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-        raw.execute("SET LOCAL work_mem = '64MB'")
-        cursor = raw.cursor(name=f"catalog_rows_{next(_CURSOR_NUMBERS)}")
+        for setting in POSTGRES_STREAMING:
+            raw.execute(setting)
+        cursor = raw.cursor(name=f"catalog_rows_{next(CURSOR_NUMBERS)}")
     else:
         cursor = raw.cursor()
     try:

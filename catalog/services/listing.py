@@ -605,7 +605,8 @@ def disk_usage_totals(*, session: Session) -> DiskUsageTotals:
     """The figures of `system df`, without reading the images one by one."""
     from sqlalchemy import case, func, select
 
-    from catalog.db.models import Container, Image
+    from catalog.db.models import Image
+    from catalog.services.container_listing import container_counts
 
     listed = selection_where(as_reader(session), FilterArgs(), False).clause()
     count, active, reclaimable = session.execute(
@@ -617,12 +618,7 @@ def disk_usage_totals(*, session: Session) -> DiskUsageTotals:
             ),
         ).where(listed)
     ).one()
-    total, running = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((Container.state == "running", 1), else_=0)), 0),
-        ).select_from(Container)
-    ).one()
+    total, running = container_counts(session=session)
     return DiskUsageTotals(
         total_count=int(count),
         active_count=int(active),

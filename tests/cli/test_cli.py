@@ -14,7 +14,13 @@ from catalog import __version__
 from catalog.cli.main import app
 from catalog.db import schema
 from catalog.db.engine import create_catalog_engine
-from catalog.settings import Location, default_root, plain_sqlite_file, resolve_location
+from catalog.settings import (
+    Location,
+    default_root,
+    plain_postgres_conninfo,
+    plain_sqlite_file,
+    resolve_location,
+)
 
 
 def test_version(runner: CliRunner) -> None:
@@ -123,6 +129,17 @@ def test_a_plain_sqlite_file_is_the_one_the_url_names(
         assert plain == Path(database)  # type: ignore[arg-type]
     else:
         assert plain is None
+
+
+def test_a_postgresql_url_is_a_libpq_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`catalog images` connects with psycopg alone (docs/listing.md §13): SQLAlchemy's
+    URL, its driver name dropped, is libpq's URI for the same database."""
+    monkeypatch.delenv("CATALOG_DATABASE_URL", raising=False)
+    url = "postgresql+psycopg://u%40x:p%2Fw@h:5433/db?sslmode=disable"
+    assert plain_postgres_conninfo(url) == "postgresql://u%40x:p%2Fw@h:5433/db?sslmode=disable"
+    assert plain_postgres_conninfo("postgres://h/db") == "postgresql://h/db"
+    assert plain_postgres_conninfo("sqlite:///x.db") is None
+    assert plain_postgres_conninfo(None) is None
 
 
 def test_db_commands(runner: CliRunner, root: Path, empty_db_url: str) -> None:

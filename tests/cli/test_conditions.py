@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from typer.testing import CliRunner
@@ -51,6 +52,12 @@ def test_a_truncated_database(tmp_path: Path) -> None:
         (
             OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full")),
             "database {db}: database or disk is full",
+        ),
+        # A listing's reader raises its driver's own (catalog.db.reader).
+        (sqlite3.OperationalError("disk I/O error"), "database {db}: disk I/O error"),
+        (
+            psycopg.OperationalError("server closed the connection unexpectedly\nmore"),
+            "database {db}: server closed the connection unexpectedly",
         ),
     ],
 )

@@ -43,8 +43,9 @@ print("\\nLOADED " + json.dumps(loaded), file=sys.stderr)
 """
 
 
-def imported(*args: str, root: Path | None = None) -> list[str]:
+def imported(*args: str, root: Path | None = None, db: str | None = None) -> list[str]:
     options = ["--root", str(root)] if root is not None else []
+    options += ["--db", db] if db is not None else []
     code = PROBE.replace("json.loads(HEAVY)", repr(json.dumps(HEAVY)).join(("json.loads(", ")")))
     done = subprocess.run(
         [sys.executable, "-c", code, *options, *args],
@@ -82,6 +83,16 @@ def test_a_command_imports_what_it_needs(
     """The catalog exists (created by a first run): no Alembic on the way."""
     imported("db", "upgrade", root=tmp_path)
     assert set(imported(*args, root=tmp_path)) <= allowed
+
+
+def test_a_listing_of_the_backend_under_test_imports_its_driver_alone(
+    tmp_path: Path, db_url: str
+) -> None:
+    """SQLite through sqlite3, PostgreSQL through psycopg: no SQLAlchemy either way, and the
+    same listing a session gives (the listing tests run both readers)."""
+    expected = {"psycopg"} if db_url.startswith("postgresql") else set()
+    args = ["images", "-a", "-f", "reference=a*", "-f", "label!=x", "-f", "until=2m"]
+    assert set(imported(*args, root=tmp_path, db=db_url)) == expected
 
 
 def first_paragraph(command: Any) -> str:
