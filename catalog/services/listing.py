@@ -92,7 +92,8 @@ def _all(conditions: Sequence[str]) -> str:
 
 
 def _any(conditions: Sequence[str]) -> str:
-    return " OR ".join(f"({c})" for c in conditions)
+    # Parenthesized whole: `x AND _any(...)` must not read as `(x AND a) OR b`.
+    return "(" + " OR ".join(f"({c})" for c in conditions) + ")"
 
 
 # --- the pieces of the WHERE clause -------------------------------------------------
