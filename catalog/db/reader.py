@@ -19,6 +19,7 @@ imported here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import re
 import sqlite3
@@ -73,7 +74,8 @@ def first_row(reader: Reader, sql: str, params: Mapping[str, Any]) -> tuple[Any,
 # --- SQLite --------------------------------------------------------------------------
 
 
-_compiled: dict[str, re.Pattern[str]] = {}
+# Bounded: a server's clients choose the patterns.
+_compiled = functools.lru_cache(maxsize=256)(re.compile)
 
 
 def reference_matches(regex: str, repository: str, tag: str | None, digest: str | None) -> bool:
@@ -81,9 +83,7 @@ def reference_matches(regex: str, repository: str, tag: str | None, digest: str 
     path.Match, catalog.docker.pathmatch) when its FamiliarString, FamiliarName, full
     string or Name does (docs/listing.md §3.6). On SQLite one call per row does the four
     tests; PostgreSQL runs the same tests as SQL (catalog.services.listing)."""
-    pattern = _compiled.get(regex)
-    if pattern is None:
-        pattern = _compiled[regex] = re.compile(regex)
+    pattern = _compiled(regex)
     familiar = familiar_text(repository)
     suffix = f":{tag}" if tag is not None else f"@{digest}"
     search = pattern.search
