@@ -1,5 +1,5 @@
 """An open catalog: where it lives, its database and its content store; or, for a
-listing, only a reader of its SQLite file (`open_sqlite_reader`)."""
+listing, only a reader of its database (`open_sqlite_reader`, `open_postgres_reader`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from catalog.settings import Location
 from catalog.storage.content import ContentStore
 from catalog.storage.reserve import keep_reserve
 
-if TYPE_CHECKING:  # a listing reads a SQLite file without SQLAlchemy (open_sqlite_reader)
+if TYPE_CHECKING:  # a listing reads its database without SQLAlchemy (open_*_reader)
     from catalog.db.engine import Database
 
 
